@@ -1,0 +1,68 @@
+"""The database adapter: store each job as a DelayedJob row for jobs_worker."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from typing import TYPE_CHECKING, Any
+
+from django.utils import timezone
+
+from .. import conf, registry
+from ..exceptions import EnqueueError
+from .base import QueueAdapter
+
+if TYPE_CHECKING:
+    from ..job import Job
+
+
+class DatabaseAdapter(QueueAdapter):
+    """Insert a DelayedJob row on the ``ACTIVEJOB["DATABASE"]`` alias.
+
+    The insert runs on the caller's connection, inside any open transaction,
+    so a job enqueued in a block that rolls back is never stored and a
+    worker can't see it before the commit.
+    """
+
+    name = "database"
+    joins_transaction = True
+
+    def enqueue(self, job: Job) -> None:
+        self._insert(job, run_at=None)
+
+    def enqueue_at(self, job: Job, run_at: datetime.datetime) -> None:
+        self._insert(job, run_at=run_at)
+
+    def _insert(self, job: Job, run_at: datetime.datetime | None) -> None:
+        from ..models import DelayedJob
+
+        check_importable(type(job))
+        handler = encode_payload(job.serialize())
+        now = timezone.now()
+        row = DelayedJob.objects.using(conf.get("DATABASE")).create(
+            priority=job.priority,
+            handler=handler,
+            run_at=run_at or now,
+            queue=job.queue_name,
+            created_at=now,
+            updated_at=now,
+            job_id=job.job_id,
+            job_class=registry.class_path(type(job)),
+        )
+        job.provider_job_id = row.pk
+
+
+def encode_payload(payload: dict[str, Any]) -> str:
+    """Encode a payload as ASCII-only JSON, so any column character set stores it exactly."""
+    return json.dumps(payload, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+
+
+def check_importable(job_class: type) -> None:
+    """Raise EnqueueError for a class that a worker process could never load."""
+    path = registry.class_path(job_class)
+    if job_class.__module__ == "__main__" or "<locals>" in job_class.__qualname__:
+        raise EnqueueError(
+            f"Job class {path!r} can't be enqueued to the database: a worker process can't "
+            f"import a class defined in __main__ or inside a function. Move it to a module "
+            f"of an installed app, such as myapp/jobs.py."
+        )

@@ -1,0 +1,115 @@
+"""System checks for the ACTIVEJOB settings and the database that holds jobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.checks import Error, Tags, Warning, register
+from django.db import DatabaseError, connections
+
+from . import conf
+
+_POSITIVE_NUMBERS = ("SLEEP_DELAY", "MAX_RUN_TIME")
+_POSITIVE_INTS = ("MAX_ATTEMPTS", "READ_AHEAD", "MAX_ERROR_BYTES")
+_BOOLS = ("DESTROY_FAILED_JOBS", "DELAY_JOBS")
+
+
+@register(Tags.compatibility)
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
+    """Report every invalid ``ACTIVEJOB`` key and value, with the fix."""
+    errors: list = []
+    user = conf.user_settings()
+    if not isinstance(user, dict):
+        return [Error(f"ACTIVEJOB must be a dict, not {type(user).__name__}.", id="activejob.E001")]
+
+    for name in sorted(set(user) - set(conf.DEFAULTS)):
+        errors.append(Error(
+            f"ACTIVEJOB[{name!r}] is not a known setting.",
+            hint=f"Remove it, or use one of: {', '.join(sorted(conf.DEFAULTS))}.",
+            id="activejob.E002",
+        ))
+
+    for name in _POSITIVE_NUMBERS:
+        value = conf.get(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            errors.append(_invalid(name, value, "a number of seconds greater than 0"))
+    for name in _POSITIVE_INTS:
+        value = conf.get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            errors.append(_invalid(name, value, "an int of 1 or more"))
+    for name in _BOOLS:
+        if not isinstance(conf.get(name), bool):
+            errors.append(_invalid(name, conf.get(name), "True or False"))
+    if isinstance(conf.get("DEFAULT_PRIORITY"), bool) or not isinstance(conf.get("DEFAULT_PRIORITY"), int):
+        errors.append(_invalid("DEFAULT_PRIORITY", conf.get("DEFAULT_PRIORITY"), "an int"))
+
+    errors += _check_queue_name()
+    errors += _check_adapter()
+    if conf.get("DATABASE") not in connections.settings:
+        errors.append(_invalid("DATABASE", conf.get("DATABASE"), "an alias from DATABASES"))
+    return errors
+
+
+def _invalid(name: str, value: Any, expected: str) -> Error:
+    return Error(
+        f"ACTIVEJOB[{name!r}] = {value!r} is invalid.",
+        hint=f"Set it to {expected}.",
+        id="activejob.E003",
+    )
+
+
+def _check_queue_name() -> list:
+    from .job import validate_queue_name
+
+    try:
+        validate_queue_name(conf.get("DEFAULT_QUEUE_NAME"))
+    except (TypeError, ValueError) as exc:
+        return [Error(str(exc), hint="Fix ACTIVEJOB['DEFAULT_QUEUE_NAME'].", id="activejob.E004")]
+    return []
+
+
+def _check_adapter() -> list:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from .adapters import resolve_adapter
+
+    try:
+        resolve_adapter(conf.get("QUEUE_ADAPTER"))
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), hint="Fix ACTIVEJOB['QUEUE_ADAPTER'].", id="activejob.E005")]
+    return []
+
+
+@register(Tags.database)
+def check_mysql_charset(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list:
+    """Warn when the DelayedJob table on MySQL/MariaDB is not utf8mb4.
+
+    The handler is ASCII, so jobs always load; but last_error can't keep
+    characters such as emoji in a 3-byte utf8 table, and the worker escapes them.
+    """
+    from .models import DelayedJob
+
+    alias = conf.get("DATABASE")
+    if databases is None or alias not in databases or connections[alias].vendor != "mysql":
+        return []
+    try:
+        with connections[alias].cursor() as cursor:
+            cursor.execute(
+                "SELECT CCSA.character_set_name FROM information_schema.TABLES T "
+                "JOIN information_schema.COLLATION_CHARACTER_SET_APPLICABILITY CCSA "
+                "ON CCSA.collation_name = T.table_collation "
+                "WHERE T.table_schema = DATABASE() AND T.table_name = %s",
+                [DelayedJob._meta.db_table],
+            )
+            row = cursor.fetchone()
+    except DatabaseError:
+        return []
+    if row is None or row[0] == "utf8mb4":
+        return []
+    return [Warning(
+        f"The {DelayedJob._meta.db_table} table uses the {row[0]} character set, which can't "
+        f"store 4-byte UTF-8 characters such as emoji in last_error.",
+        hint=f"ALTER TABLE {DelayedJob._meta.db_table} CONVERT TO CHARACTER SET utf8mb4 "
+             f"COLLATE utf8mb4_unicode_ci;",
+        id="activejob.W001",
+    )]

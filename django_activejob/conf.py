@@ -1,0 +1,48 @@
+"""The ``ACTIVEJOB`` settings dict and its defaults.
+
+Settings are read when needed, never at import time, so ``override_settings``
+works in tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+#: Defaults follow delayed_job where it has the same setting.
+DEFAULTS: dict[str, Any] = {
+    # "database", "inline", or the dotted path of a QueueAdapter subclass.
+    "QUEUE_ADAPTER": "database",
+    # The database alias that holds the DelayedJob table.
+    "DATABASE": "default",
+    "DEFAULT_QUEUE_NAME": "default",
+    "DEFAULT_PRIORITY": 0,
+    "MAX_ATTEMPTS": 25,
+    # Seconds a job may hold its lock before other workers treat it as stale.
+    "MAX_RUN_TIME": 4 * 60 * 60,
+    # Seconds an idle worker waits between polls.
+    "SLEEP_DELAY": 5.0,
+    # Rows a worker reserves in one query.
+    "READ_AHEAD": 5,
+    # Delete a row that has used up max_attempts instead of setting failed_at.
+    "DESTROY_FAILED_JOBS": False,
+    # False runs every perform_later inline, as delayed_job's delay_jobs does.
+    "DELAY_JOBS": True,
+    # Cap on the UTF-8 size of the stored last_error; the tail is kept.
+    "MAX_ERROR_BYTES": 64 * 1024,
+}
+
+
+def get(name: str) -> Any:
+    """Return the ``ACTIVEJOB[name]`` setting, or its default."""
+    user = getattr(settings, "ACTIVEJOB", None) or {}
+    if name in user:
+        return user[name]
+    return DEFAULTS[name]
+
+
+def user_settings() -> dict[str, Any]:
+    """Return the ``ACTIVEJOB`` dict as the project set it."""
+    value = getattr(settings, "ACTIVEJOB", None)
+    return {} if value is None else value

@@ -1,0 +1,343 @@
+"""The Job base class: define ``perform``, then enqueue with ``perform_later``."""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from django.utils import timezone, translation
+
+from . import conf, registry, signals
+from .adapters import QueueAdapter, resolve_adapter
+from .exceptions import InvalidPayloadError
+from .scheduling import run_time
+from .serialization import deserialize_arguments, serialize_arguments
+
+#: Bumped when the payload layout changes in a way older workers can't read.
+PAYLOAD_VERSION = 1
+
+MAX_QUEUE_NAME_LENGTH = 255
+
+
+class _ClassOrInstanceMethod:
+    """Call one function on the class and another on an instance."""
+
+    def __init__(self, on_class: Callable, on_instance: Callable) -> None:
+        self.on_class = on_class
+        self.on_instance = on_instance
+        functools.update_wrapper(self, on_class)
+
+    def __get__(self, instance: Any, owner: type) -> Callable:
+        if instance is None:
+            return functools.partial(self.on_class, owner)
+        return functools.partial(self.on_instance, instance)
+
+
+class Job:
+    """A unit of background work.
+
+    Subclass it and define ``perform``::
+
+        class SignUpConfirmationEmailJob(Job):
+            queue_as = "mail"
+
+            def perform(self, user_id):
+                ...
+
+        SignUpConfirmationEmailJob.perform_later(user.id)
+        SignUpConfirmationEmailJob.set(wait=60, priority=-5).perform_later(user.id)
+
+    Class attributes:
+
+    ``queue_as``
+        A queue name, or a callable that receives the job and returns one.
+        Defaults to ``ACTIVEJOB["DEFAULT_QUEUE_NAME"]``.
+    ``priority``
+        Lower numbers run first, as in delayed_job. Defaults to
+        ``ACTIVEJOB["DEFAULT_PRIORITY"]``.
+    ``queue_adapter``
+        Overrides ``ACTIVEJOB["QUEUE_ADAPTER"]`` for this class.
+    ``max_attempts``
+        Overrides the worker's ``ACTIVEJOB["MAX_ATTEMPTS"]`` for this class.
+    """
+
+    queue_as: ClassVar[str | Callable[[Job], str] | None] = None
+    priority: int | None = None
+    queue_adapter: ClassVar[str | QueueAdapter | None] = None
+    max_attempts: ClassVar[int | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        registry.register(cls)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.arguments: list[Any] = list(args)
+        self.kwargs: dict[str, Any] = dict(kwargs)
+        self.job_id: uuid.UUID = uuid.uuid4()
+        self.queue_name: str | None = None
+        self.priority: int | None = type(self).priority
+        self.executions: int = 0
+        self.enqueued_at: datetime.datetime | None = None
+        self.scheduled_at: datetime.datetime | None = None
+        self.provider_job_id: Any = None
+        self.successfully_enqueued: bool = False
+        self.locale: str | None = None
+        self.timezone: str | None = None
+        # Name of the adapter that performs this job, for log lines.
+        self.adapter_name: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} job_id={self.job_id} queue={self.queue_name!r}>"
+
+    def perform(self, *args: Any, **kwargs: Any) -> Any:
+        """Do the work. Subclasses must override this."""
+        raise NotImplementedError(f"{type(self).__name__} must define perform().")
+
+    # Enqueueing
+
+    @classmethod
+    def set(
+        cls,
+        *,
+        wait: datetime.timedelta | float | None = None,
+        wait_until: datetime.datetime | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+    ) -> ConfiguredJob:
+        """Return a proxy whose ``perform_later`` and ``perform_now`` use these options.
+
+        ``wait`` is a timedelta or seconds from now; ``wait_until`` a
+        datetime (aware, or naive in the current time zone). Invalid values
+        raise here rather than at enqueue.
+        """
+        options = {"wait": wait, "wait_until": wait_until, "queue": queue, "priority": priority}
+        return ConfiguredJob(cls, options)
+
+    @classmethod
+    def perform_later(cls, *args: Any, **kwargs: Any) -> Job:
+        """Enqueue a job with these arguments and return it.
+
+        The returned job has ``job_id`` and, once its adapter stored it,
+        ``provider_job_id`` (the DelayedJob primary key for the database
+        adapter). Raises SerializationError when an argument can't be stored.
+        """
+        return cls(*args, **kwargs).enqueue()
+
+    def enqueue(
+        self,
+        *,
+        wait: datetime.timedelta | float | None = None,
+        wait_until: datetime.datetime | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+    ) -> Job:
+        """Hand this job to its queue adapter, with the same options as ``set``."""
+        self._apply_options(queue=queue, priority=priority)
+        self.scheduled_at = run_time(wait, wait_until)
+        self.enqueued_at = timezone.now()
+        self.locale = translation.get_language()
+        self.timezone = timezone.get_current_timezone_name()
+
+        adapter = self.adapter()
+        if self.scheduled_at is None:
+            adapter.enqueue(self)
+        else:
+            adapter.enqueue_at(self, self.scheduled_at)
+        self.successfully_enqueued = True
+
+        signals.job_enqueued.send(type(self), job=self, adapter=adapter)
+        return self
+
+    def adapter(self) -> QueueAdapter:
+        """Return the queue adapter this job goes to."""
+        if not conf.get("DELAY_JOBS"):
+            return resolve_adapter("inline")
+        return resolve_adapter(type(self).queue_adapter or conf.get("QUEUE_ADAPTER"))
+
+    def _apply_options(self, *, queue: str | None = None, priority: int | None = None) -> None:
+        if queue is not None:
+            self.queue_name = validate_queue_name(queue)
+        elif self.queue_name is None:
+            self.queue_name = validate_queue_name(self._default_queue_name())
+        if priority is not None:
+            self.priority = validate_priority(priority)
+        elif self.priority is None:
+            self.priority = validate_priority(conf.get("DEFAULT_PRIORITY"))
+        else:
+            self.priority = validate_priority(self.priority)
+
+    def _default_queue_name(self) -> Any:
+        queue_as = type(self).queue_as
+        if callable(queue_as):
+            queue_as = queue_as(self)
+        return queue_as if queue_as is not None else conf.get("DEFAULT_QUEUE_NAME")
+
+    # Performing
+
+    @classmethod
+    def _perform_now_on_class(cls, *args: Any, **kwargs: Any) -> Any:
+        job = cls(*args, **kwargs)
+        job._apply_options()
+        return job._perform_now_on_instance()
+
+    def _perform_now_on_instance(self) -> Any:
+        """Perform this job in the calling thread and return what perform returns.
+
+        Exceptions from perform propagate to the caller after the
+        ``job_failed`` signal.
+        """
+        self.executions += 1
+        with translation.override(self.locale), _time_zone(self.timezone):
+            signals.job_started.send(type(self), job=self)
+            started = time.perf_counter()
+            try:
+                result = self.perform(*self.arguments, **self.kwargs)
+            except Exception as exc:
+                duration = time.perf_counter() - started
+                signals.job_failed.send(type(self), job=self, exception=exc, duration=duration)
+                raise
+            duration = time.perf_counter() - started
+            signals.job_performed.send(type(self), job=self, duration=duration)
+        return result
+
+    #: ``MyJob.perform_now(*args)`` builds and performs a job at once;
+    #: ``job.perform_now()`` performs an existing job instance.
+    perform_now = _ClassOrInstanceMethod(_perform_now_on_class, _perform_now_on_instance)
+
+    # Payload
+
+    def serialize(self) -> dict[str, Any]:
+        """Return the JSON-safe payload that a queue adapter stores."""
+        return {
+            "version": PAYLOAD_VERSION,
+            "job_class": registry.class_path(type(self)),
+            "job_id": str(self.job_id),
+            "queue_name": self.queue_name,
+            "priority": self.priority,
+            "arguments": serialize_arguments(self.arguments, self.kwargs),
+            "executions": self.executions,
+            "locale": self.locale,
+            "timezone": self.timezone,
+            "enqueued_at": _isoformat(self.enqueued_at),
+            "scheduled_at": _isoformat(self.scheduled_at),
+        }
+
+    @staticmethod
+    def deserialize(payload: Any) -> Job:
+        """Rebuild a job from ``serialize()``'s output, arguments included.
+
+        Raises InvalidPayloadError for a payload that can never be read
+        (wrong shape, unknown class) and DeserializationError when an
+        argument can't be rebuilt, such as a model row that was deleted.
+        """
+        job = Job.instantiate(payload)
+        job.arguments, job.kwargs = deserialize_arguments(payload["arguments"])
+        return job
+
+    @staticmethod
+    def instantiate(payload: Any) -> Job:
+        """Rebuild a job from a payload, leaving its arguments still serialized."""
+        if not isinstance(payload, dict) or "job_class" not in payload or "arguments" not in payload:
+            raise InvalidPayloadError(
+                f"Job payload must be a JSON object with 'job_class' and 'arguments', "
+                f"not {str(payload)[:200]!r}."
+            )
+        if payload.get("version", PAYLOAD_VERSION) > PAYLOAD_VERSION:
+            raise InvalidPayloadError(
+                f"Job payload version {payload['version']!r} is newer than this worker "
+                f"reads ({PAYLOAD_VERSION}); upgrade django_activejob on the worker."
+            )
+
+        job_class = registry.lookup(str(payload["job_class"]))
+        job = job_class.__new__(job_class)
+        Job.__init__(job)
+        try:
+            job.job_id = uuid.UUID(payload["job_id"])
+            job.queue_name = payload.get("queue_name")
+            job.priority = payload.get("priority")
+            job.executions = int(payload.get("executions", 0))
+            job.locale = payload.get("locale")
+            job.timezone = payload.get("timezone")
+            job.enqueued_at = _parse_datetime(payload.get("enqueued_at"))
+            job.scheduled_at = _parse_datetime(payload.get("scheduled_at"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidPayloadError(f"Job payload has an invalid field: {exc!r}.") from exc
+        return job
+
+
+class ConfiguredJob:
+    """A job class with options from ``Job.set()``, ready to enqueue."""
+
+    def __init__(self, job_class: type[Job], options: dict[str, Any]) -> None:
+        self.job_class = job_class
+        self.options = options
+        # Validate now, so a bad option fails where set() was called.
+        run_time(options["wait"], options["wait_until"])
+        if options["queue"] is not None:
+            validate_queue_name(options["queue"])
+        if options["priority"] is not None:
+            validate_priority(options["priority"])
+
+    def __repr__(self) -> str:
+        return f"<ConfiguredJob {self.job_class.__name__} {self.options}>"
+
+    def perform_later(self, *args: Any, **kwargs: Any) -> Job:
+        """Enqueue a job with these arguments and the configured options."""
+        return self.job_class(*args, **kwargs).enqueue(**self.options)
+
+    def perform_now(self, *args: Any, **kwargs: Any) -> Any:
+        """Perform a job at once, with the configured queue and priority."""
+        job = self.job_class(*args, **kwargs)
+        job._apply_options(queue=self.options["queue"], priority=self.options["priority"])
+        return job.perform_now()
+
+
+def validate_queue_name(queue: Any) -> str:
+    """Return ``queue`` if it is a usable queue name, else raise ValueError."""
+    if not isinstance(queue, str):
+        raise TypeError(f"Queue name {queue!r} is invalid: pass a str.")
+    if not queue or queue != queue.strip() or "," in queue:
+        raise ValueError(
+            f"Queue name {queue!r} is invalid: it must be non-empty, without surrounding "
+            f"whitespace or commas, because workers take comma-separated queue lists."
+        )
+    if len(queue) > MAX_QUEUE_NAME_LENGTH:
+        raise ValueError(
+            f"Queue name {queue[:40]!r}... is {len(queue)} characters long; the maximum is "
+            f"{MAX_QUEUE_NAME_LENGTH}."
+        )
+    return queue
+
+
+def validate_priority(priority: Any) -> int:
+    """Return ``priority`` if it is an int, else raise TypeError."""
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        raise TypeError(f"Priority {priority!r} is invalid: pass an int (lower runs first).")
+    return priority
+
+
+class _time_zone:
+    """Activate a time zone by name for a block, or leave it as it is for None."""
+
+    def __init__(self, name: str | None) -> None:
+        self.override = timezone.override(name) if name else None
+
+    def __enter__(self) -> None:
+        if self.override is not None:
+            self.override.__enter__()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self.override is not None:
+            self.override.__exit__(*exc_info)
+
+
+def _isoformat(value: datetime.datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _parse_datetime(value: str | None) -> datetime.datetime | None:
+    return None if value is None else datetime.datetime.fromisoformat(value)

@@ -1,0 +1,158 @@
+"""Every log line django_activejob writes, on the ``django_activejob`` logger.
+
+Job lines come from receivers of the signals in ``django_activejob.signals``;
+the worker calls the functions below for its own events. Levels: INFO for
+enqueue, start, finish and worker start/stop; WARNING for a failure that
+will be retried and for errors the worker recovers from; ERROR when a job is
+given up for good.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from typing import TYPE_CHECKING, Any
+
+from django.dispatch import receiver
+
+from . import signals
+
+if TYPE_CHECKING:
+    from .job import Job
+
+logger = logging.getLogger("django_activejob")
+worker_logger = logging.getLogger("django_activejob.worker")
+
+#: Logged arguments are cut to this many characters.
+MAX_LOGGED_ARGUMENTS = 1000
+
+
+def _describe(job: Job) -> str:
+    return f"{type(job).__name__} (Job ID: {job.job_id})"
+
+
+def _arguments(job: Job) -> str:
+    parts = [repr(value) for value in job.arguments]
+    parts += [f"{name}={value!r}" for name, value in job.kwargs.items()]
+    text = ", ".join(parts)
+    if len(text) > MAX_LOGGED_ARGUMENTS:
+        text = text[:MAX_LOGGED_ARGUMENTS] + "...[truncated]"
+    return text
+
+
+def _source(job: Job) -> str:
+    return f"{job.adapter_name or job.adapter().name}({job.queue_name})"
+
+
+@receiver(signals.job_enqueued, dispatch_uid="django_activejob.log.enqueued")
+def log_enqueued(sender: type, job: Job, adapter: Any, **kwargs: Any) -> None:
+    when = f" at {job.scheduled_at.isoformat()}" if job.scheduled_at else ""
+    logger.info(
+        "Enqueued %s to %s(%s)%s with arguments: %s",
+        _describe(job), adapter.name, job.queue_name, when, _arguments(job),
+    )
+
+
+@receiver(signals.job_started, dispatch_uid="django_activejob.log.started")
+def log_started(sender: type, job: Job, **kwargs: Any) -> None:
+    logger.info(
+        "Performing %s from %s with arguments: %s", _describe(job), _source(job), _arguments(job)
+    )
+
+
+@receiver(signals.job_performed, dispatch_uid="django_activejob.log.performed")
+def log_performed(sender: type, job: Job, duration: float, **kwargs: Any) -> None:
+    logger.info("Performed %s from %s in %.1f ms", _describe(job), _source(job), duration * 1000)
+
+
+@receiver(signals.job_failed, dispatch_uid="django_activejob.log.failed")
+def log_failed(sender: type, job: Job, exception: BaseException, duration: float, **kwargs: Any) -> None:
+    logger.warning(
+        "Error performing %s from %s in %.1f ms: %s: %s",
+        _describe(job), _source(job), duration * 1000,
+        type(exception).__name__, _first_line(exception),
+    )
+
+
+def _first_line(exception: BaseException) -> str:
+    text = str(exception).split("\n", 1)[0]
+    return text if len(text) <= 500 else text[:500] + "...[truncated]"
+
+
+# The worker's own events.
+
+
+def worker_started(identifier: str, queues: list[str] | None, database: str, vendor: str, **options: Any) -> None:
+    worker_logger.info(
+        "Starting worker identifier=%s queues=%s database=%s(%s) %s",
+        identifier, ",".join(queues) if queues else "*", database, vendor,
+        " ".join(f"{name}={value}" for name, value in options.items()),
+    )
+
+
+def worker_stopping(identifier: str, signal_name: str) -> None:
+    worker_logger.info(
+        "Worker %s received %s; finishing the running job, then exiting. "
+        "Send it again to stop at once.",
+        identifier, signal_name,
+    )
+
+
+def worker_forced_stop(identifier: str, signal_name: str) -> None:
+    worker_logger.warning("Worker %s received %s again; stopping at once.", identifier, signal_name)
+
+
+def worker_stopped(identifier: str, performed: int, failed: int) -> None:
+    worker_logger.info(
+        "Stopped worker identifier=%s performed=%d failed=%d", identifier, performed, failed
+    )
+
+
+def worker_no_jobs(identifier: str) -> None:
+    worker_logger.info("Worker %s found no ready jobs; exiting (--exit-on-complete).", identifier)
+
+
+def reserve_failed(identifier: str, error: BaseException, retry_in: float) -> None:
+    worker_logger.warning(
+        "Worker %s could not reserve jobs: %s: %s; retrying in %.1f s",
+        identifier, type(error).__name__, error, retry_in,
+    )
+
+
+def released(identifier: str, count: int) -> None:
+    worker_logger.info("Worker %s released %d reserved job(s) it had not started.", identifier, count)
+
+
+def job_unloadable(row_id: int, job_id: Any, error: BaseException) -> None:
+    worker_logger.warning(
+        "Could not load job row id=%s job_id=%s: %s: %s", row_id, job_id, type(error).__name__, error
+    )
+
+
+def job_rescheduled(row_id: int, job_id: Any, job_class: str, attempts: int, max_attempts: int,
+                    run_at: datetime.datetime) -> None:
+    worker_logger.warning(
+        "Rescheduled %s (Job ID: %s, row id=%s) after attempt %d of %d; next run at %s",
+        job_class, job_id, row_id, attempts, max_attempts, run_at.isoformat(),
+    )
+
+
+def job_given_up(row_id: int, job_id: Any, job_class: str, attempts: int, destroyed: bool,
+                 reason: str) -> None:
+    worker_logger.error(
+        "Gave up on %s (Job ID: %s, row id=%s) after %d attempt(s): %s; the row was %s",
+        job_class, job_id, row_id, attempts, reason, "deleted" if destroyed else "marked failed",
+    )
+
+
+def lock_lost(row_id: int, job_id: Any, identifier: str, action: str) -> None:
+    worker_logger.warning(
+        "Worker %s no longer holds the lock on row id=%s job_id=%s; did not %s it",
+        identifier, row_id, job_id, action,
+    )
+
+
+def outcome_write_failed(row_id: int, job_id: Any, error: BaseException) -> None:
+    worker_logger.exception(
+        "Could not record the outcome of row id=%s job_id=%s: %s", row_id, job_id, error
+    )

@@ -1,0 +1,117 @@
+"""The DelayedJob table: one row per job waiting, running or failed."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class JobState(models.TextChoices):
+    """A row's state, derived from its columns."""
+
+    SCHEDULED = "scheduled", _("scheduled")
+    READY = "ready", _("ready")
+    RUNNING = "running", _("running")
+    FAILED = "failed", _("failed")
+
+
+class DelayedJobQuerySet(models.QuerySet):
+    """Filters for each state. Each takes ``now`` so callers share one clock."""
+
+    def failed(self) -> DelayedJobQuerySet:
+        return self.filter(failed_at__isnull=False)
+
+    def running(self) -> DelayedJobQuerySet:
+        return self.filter(failed_at__isnull=True, locked_at__isnull=False)
+
+    def scheduled(self, now: datetime.datetime | None = None) -> DelayedJobQuerySet:
+        return self.filter(
+            failed_at__isnull=True, locked_at__isnull=True, run_at__gt=now or timezone.now()
+        )
+
+    def ready(self, now: datetime.datetime | None = None) -> DelayedJobQuerySet:
+        return self.filter(
+            failed_at__isnull=True, locked_at__isnull=True, run_at__lte=now or timezone.now()
+        )
+
+    def in_state(self, state: str, now: datetime.datetime | None = None) -> DelayedJobQuerySet:
+        if state == JobState.FAILED:
+            return self.failed()
+        if state == JobState.RUNNING:
+            return self.running()
+        if state == JobState.SCHEDULED:
+            return self.scheduled(now)
+        if state == JobState.READY:
+            return self.ready(now)
+        raise ValueError(f"Unknown job state {state!r}; use one of {list(JobState.values)}.")
+
+    def in_queues(self, queues: list[str]) -> DelayedJobQuerySet:
+        """Filter to exact queue names; rows stored with an empty or NULL queue count as "default"."""
+        condition = Q(queue__in=queues)
+        if "default" in queues:
+            condition |= Q(queue="") | Q(queue__isnull=True)
+        return self.filter(condition)
+
+
+class DelayedJob(models.Model):
+    """A job stored by the database adapter, with delayed_job's columns.
+
+    ``handler`` holds the JSON payload that ``Job.serialize`` returns, in
+    ASCII, so the column's character set never matters. ``job_id`` and
+    ``job_class`` repeat two of its fields for lookups in the admin and SQL.
+    """
+
+    priority = models.IntegerField(_("priority"), default=0)
+    attempts = models.IntegerField(_("attempts"), default=0)
+    handler = models.TextField(_("handler"))
+    last_error = models.TextField(_("last error"), null=True, blank=True)
+    run_at = models.DateTimeField(_("run at"))
+    locked_at = models.DateTimeField(_("locked at"), null=True, blank=True)
+    failed_at = models.DateTimeField(_("failed at"), null=True, blank=True)
+    locked_by = models.CharField(_("locked by"), max_length=255, null=True, blank=True)
+    queue = models.CharField(_("queue"), max_length=255, default="default")
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
+    job_id = models.UUIDField(_("job ID"), db_index=True)
+    job_class = models.CharField(_("job class"), max_length=255, db_index=True)
+
+    objects = DelayedJobQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("delayed job")
+        verbose_name_plural = _("delayed jobs")
+        indexes = [
+            # The reserve query filters on failed_at and run_at and sorts by
+            # (priority, run_at, id); with a queue filter it starts from queue.
+            models.Index(fields=["priority", "run_at", "id"], name="delayed_job_reserve"),
+            models.Index(fields=["queue", "priority", "run_at"], name="delayed_job_queue_reserve"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job_class} ({self.job_id})"
+
+    def save(self, *args, **kwargs) -> None:
+        self.updated_at = timezone.now()
+        if "update_fields" in kwargs and kwargs["update_fields"] is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "updated_at"}
+        super().save(*args, **kwargs)
+
+    def state(self, now: datetime.datetime | None = None) -> JobState:
+        if self.failed_at is not None:
+            return JobState.FAILED
+        if self.locked_at is not None:
+            return JobState.RUNNING
+        if self.run_at > (now or timezone.now()):
+            return JobState.SCHEDULED
+        return JobState.READY
+
+    @property
+    def error_summary(self) -> str:
+        """The first line of last_error, which names the exception."""
+        if not self.last_error:
+            return ""
+        return self.last_error.split("\n", 1)[0]

@@ -1,0 +1,118 @@
+"""Record a performed row's outcome: delete it, reschedule it or mark it failed.
+
+Every write is conditional on ``locked_by`` still naming this worker, so a
+worker whose lock was taken over (it ran past max_run_time) can't undo
+another worker's claim.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import DatabaseError
+
+from .. import log
+from ..models import DelayedJob
+from .errors import escape_non_bmp, format_error
+from .execution import Execution
+
+
+def retry_delay(attempts: int) -> datetime.timedelta:
+    """Return delayed_job's wait before the next attempt: ``attempts**4 + 5`` seconds.
+
+    After attempt 1 the job waits 6 s, after 2: 21 s, 3: 86 s, 5: 630 s,
+    10: about 2.8 hours, 20: about 1.9 days.
+    """
+    return datetime.timedelta(seconds=attempts**4 + 5)
+
+
+@dataclass
+class OutcomeRecorder:
+    """Write the result of each execution back to the DelayedJob table."""
+
+    identifier: str
+    using: str
+    max_attempts: int
+    destroy_failed_jobs: bool
+    max_error_bytes: int
+    now: Callable[[], datetime.datetime]
+
+    def record(self, row: DelayedJob, execution: Execution) -> None:
+        """Record ``execution``; log instead of raising if the database write fails."""
+        try:
+            if execution.error is None:
+                self._succeeded(row)
+            else:
+                self._failed(row, execution)
+        except DatabaseError as exc:
+            log.outcome_write_failed(row.pk, row.job_id, exc)
+            self._fallback(row, execution)
+
+    def _mine(self, row: DelayedJob):
+        return DelayedJob.objects.using(self.using).filter(pk=row.pk, locked_by=self.identifier)
+
+    def _succeeded(self, row: DelayedJob) -> None:
+        deleted, _ = self._mine(row).delete()
+        if not deleted:
+            log.lock_lost(row.pk, row.job_id, self.identifier, "delete")
+
+    def _failed(self, row: DelayedJob, execution: Execution, last_error: str | None = None) -> None:
+        now = self.now()
+        attempts = row.attempts + 1
+        max_attempts = self._max_attempts(execution)
+        if last_error is None:
+            last_error = format_error(execution.error, self.max_error_bytes)
+
+        if execution.permanent or attempts >= max_attempts:
+            reason = "its payload can't be loaded" if execution.permanent else "max_attempts reached"
+            self._give_up(row, attempts, last_error, now, reason)
+            return
+
+        run_at = now + retry_delay(attempts)
+        updated = self._mine(row).update(
+            attempts=attempts, last_error=last_error, run_at=run_at,
+            locked_at=None, locked_by=None, updated_at=now,
+        )
+        if updated:
+            log.job_rescheduled(row.pk, row.job_id, row.job_class, attempts, max_attempts, run_at)
+        else:
+            log.lock_lost(row.pk, row.job_id, self.identifier, "reschedule")
+
+    def _give_up(self, row: DelayedJob, attempts: int, last_error: str,
+                 now: datetime.datetime, reason: str) -> None:
+        if self.destroy_failed_jobs:
+            changed, _ = self._mine(row).delete()
+        else:
+            changed = self._mine(row).update(
+                attempts=attempts, last_error=last_error, failed_at=now,
+                locked_at=None, locked_by=None, updated_at=now,
+            )
+        if changed:
+            log.job_given_up(row.pk, row.job_id, row.job_class, attempts, self.destroy_failed_jobs, reason)
+        else:
+            log.lock_lost(row.pk, row.job_id, self.identifier, "mark failed")
+
+    def _max_attempts(self, execution: Execution) -> int:
+        if execution.job is not None and type(execution.job).max_attempts is not None:
+            return type(execution.job).max_attempts
+        return self.max_attempts
+
+    def _fallback(self, row: DelayedJob, execution: Execution) -> None:
+        # The usual cause is an error text the column can't take, such as an
+        # emoji in a MySQL utf8mb3 table; retry with a short, escaped one.
+        error = execution.error or RuntimeError("the row could not be deleted after success")
+        short_error = escape_non_bmp(format_error(error, 4096))
+        try:
+            if execution.error is None:
+                self._succeeded(row)
+            else:
+                self._failed(row, execution, last_error=short_error)
+            return
+        except DatabaseError as exc:
+            log.outcome_write_failed(row.pk, row.job_id, exc)
+        try:
+            self._mine(row).update(locked_at=None, locked_by=None)
+        except DatabaseError as exc:
+            log.outcome_write_failed(row.pk, row.job_id, exc)

@@ -1,0 +1,112 @@
+"""Reserve ready rows for one worker, and release the ones it won't run.
+
+On PostgreSQL and MySQL/MariaDB the candidates are locked with
+``SELECT ... FOR UPDATE SKIP LOCKED``, so concurrent workers take disjoint
+rows without waiting on each other. SQLite has no row locks: the reserve
+runs in a ``BEGIN IMMEDIATE`` transaction, which takes the database's write
+lock before reading, so two workers can't read the same candidates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.db import connections, transaction
+from django.db.models import Q
+
+from ..models import DelayedJob
+
+
+@dataclass(frozen=True)
+class ReserveFilter:
+    """Which rows a worker may take."""
+
+    queues: tuple[str, ...] | None = None
+    min_priority: int | None = None
+    max_priority: int | None = None
+
+
+def reserve(
+    *,
+    identifier: str,
+    using: str,
+    limit: int,
+    now: datetime.datetime,
+    max_run_time: datetime.timedelta,
+    only: ReserveFilter,
+) -> list[DelayedJob]:
+    """Lock up to ``limit`` ready rows for ``identifier`` and return them in run order.
+
+    Ready means not failed, ``run_at`` reached, and either unlocked, locked
+    for longer than ``max_run_time`` (its worker died), or locked by this
+    same identifier (the worker restarted). The order is priority (lowest
+    first), then run_at, then id.
+    """
+    candidates = (
+        DelayedJob.objects.using(using)
+        .filter(failed_at__isnull=True, run_at__lte=now)
+        .filter(
+            Q(locked_at__isnull=True)
+            | Q(locked_at__lt=now - max_run_time)
+            | Q(locked_by=identifier)
+        )
+        .order_by("priority", "run_at", "id")
+    )
+    if only.queues is not None:
+        candidates = candidates.in_queues(list(only.queues))
+    if only.min_priority is not None:
+        candidates = candidates.filter(priority__gte=only.min_priority)
+    if only.max_priority is not None:
+        candidates = candidates.filter(priority__lte=only.max_priority)
+
+    connection = connections[using]
+    with _reserve_transaction(using):
+        if connection.features.has_select_for_update_skip_locked:
+            candidates = candidates.select_for_update(skip_locked=True)
+        rows = list(candidates[:limit])
+        if rows:
+            DelayedJob.objects.using(using).filter(pk__in=[row.pk for row in rows]).update(
+                locked_at=now, locked_by=identifier, updated_at=now
+            )
+    for row in rows:
+        row.locked_at = now
+        row.locked_by = identifier
+    return rows
+
+
+def release(*, identifier: str, using: str, rows: list[DelayedJob]) -> int:
+    """Unlock rows this worker reserved but did not start; return how many it unlocked."""
+    if not rows:
+        return 0
+    return (
+        DelayedJob.objects.using(using)
+        .filter(pk__in=[row.pk for row in rows], locked_by=identifier)
+        .update(locked_at=None, locked_by=None)
+    )
+
+
+@contextlib.contextmanager
+def _reserve_transaction(using: str) -> Iterator[None]:
+    connection = connections[using]
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        with transaction.atomic(using=using):
+            yield
+        return
+
+    # Django's atomic() opens a deferred transaction on SQLite, whose
+    # read-then-write upgrade can fail at once with "database is locked"
+    # instead of waiting for the busy timeout. BEGIN IMMEDIATE waits.
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        with connection.cursor() as cursor:
+            cursor.execute("ROLLBACK")
+        raise
+    with connection.cursor() as cursor:
+        cursor.execute("COMMIT")

@@ -1,0 +1,66 @@
+"""A real SMTP server on loopback for tests and the demo, built on aiosmtpd."""
+
+from __future__ import annotations
+
+import email
+import email.message
+import email.policy
+import socket
+import threading
+import time
+
+from aiosmtpd.controller import Controller
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        with self.lock:
+            self.messages.append(message)
+        return "250 Message accepted for delivery"
+
+
+class SMTPServer:
+    """An SMTP server on 127.0.0.1 that can be stopped and started on the same port."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.host = "127.0.0.1"
+        self.port = port or free_port()
+        self.collector = _Collector()
+        self.controller: Controller | None = None
+
+    @property
+    def messages(self) -> list[email.message.EmailMessage]:
+        with self.collector.lock:
+            return list(self.collector.messages)
+
+    @property
+    def url(self) -> str:
+        return f"smtp://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        self.controller = Controller(self.collector, hostname=self.host, port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    def wait_for_messages(self, count: int, timeout: float = 20.0) -> list[email.message.EmailMessage]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.messages) >= count:
+                return self.messages
+            time.sleep(0.05)
+        raise AssertionError(f"expected {count} message(s), got {len(self.messages)}")

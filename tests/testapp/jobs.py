@@ -1,0 +1,107 @@
+"""Named fixture jobs used across the tests."""
+
+import json
+import os
+import time
+
+from django.utils import timezone
+
+from django_activejob import Job
+
+from .models import Performance
+
+#: Arguments seen by EchoJob in this process, for in-process round-trip tests.
+echoed: list = []
+
+
+class NoopJob(Job):
+    def perform(self, *args, **kwargs):
+        return None
+
+
+class EchoJob(Job):
+    """Record the arguments it receives, in memory."""
+
+    def perform(self, *args, **kwargs):
+        echoed.append((args, kwargs))
+        return args, kwargs
+
+
+class RecordJob(Job):
+    """Write one Performance row, so another process can see that it ran."""
+
+    def perform(self, label, value=""):
+        now = timezone.now()
+        Performance.objects.create(
+            label=label, job_id=self.job_id, pid=os.getpid(), value=value,
+            started_at=now, finished_at=now,
+        )
+
+
+class SleepJob(Job):
+    """Sleep, recording start and finish, so tests can check overlap and interruption."""
+
+    def perform(self, label, seconds):
+        record = Performance.objects.create(
+            label=label, job_id=self.job_id, pid=os.getpid(), started_at=timezone.now()
+        )
+        time.sleep(seconds)
+        record.finished_at = timezone.now()
+        record.save(update_fields=["finished_at"])
+
+
+class LengthJob(Job):
+    """Record the length and a digest-free copy check of a large string argument."""
+
+    def perform(self, label, text):
+        Performance.objects.create(label=label, job_id=self.job_id, pid=os.getpid(), value=text)
+
+
+class FailJob(Job):
+    def perform(self, message="boom"):
+        raise RuntimeError(message)
+
+
+class HugeErrorJob(Job):
+    def perform(self):
+        raise ValueError("x" * 200_000 + "€" * 50_000)
+
+
+class BoomJob(Job):
+    def perform(self):
+        raise RuntimeError("bad value 💥")
+
+
+class GreetJob(Job):
+    def perform(self, title):
+        Performance.objects.create(label="greet", job_id=self.job_id, value=title)
+
+
+class InvoiceJob(Job):
+    def perform(self, invoice):
+        Performance.objects.create(label="invoice", job_id=self.job_id, value=invoice.number)
+
+
+class ArgumentsJob(Job):
+    """Store its arguments as JSON-ish repr, for cross-process round trips."""
+
+    def perform(self, *args, **kwargs):
+        Performance.objects.create(
+            label="arguments", job_id=self.job_id, value=json.dumps({"args": repr(args), "kwargs": repr(kwargs)})
+        )
+
+
+class MailQueueJob(Job):
+    queue_as = "mail"
+
+    def perform(self, label):
+        Performance.objects.create(label=label, job_id=self.job_id)
+
+
+class LimitedJob(Job):
+    """Fails every time, with its own max_attempts."""
+
+    max_attempts = 2
+
+    def perform(self):
+        raise RuntimeError("always fails")
