@@ -24,7 +24,7 @@ DJANGO_PINS = {"5.2": "Django>=5.2,<5.3", "6": "Django>=6.0,<7"}
 
 
 def main(argv: list[str]) -> int:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - this file runs before the venv exists
         sys.exit(f"Python 3.11 or newer is required; this is {sys.version.split()[0]}.")
     series = os.environ.get("DJANGO_SERIES", "5.2")
     if series not in DJANGO_PINS:

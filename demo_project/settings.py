@@ -116,6 +116,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
-        "django_activejob": {"handlers": ["console"], "level": env.str("ACTIVEJOB_LOG_LEVEL", default="INFO")},
+        "django_activejob": {
+            "handlers": ["console"],
+            "level": env.str("ACTIVEJOB_LOG_LEVEL", default="INFO"),
+        },
     },
 }

@@ -46,7 +46,9 @@ class DelayedJobAdmin(admin.ModelAdmin):
     @admin.display(description=_("state"))
     def state_badge(self, obj: DelayedJob) -> str:
         state = obj.state(timezone.now())
-        return format_html('<span class="activejob-state activejob-state-{}">{}</span>', state.value, state.label)
+        return format_html(
+            '<span class="activejob-state activejob-state-{}">{}</span>', state.value, state.label
+        )
 
     @admin.display(description=_("last error"))
     def error_summary(self, obj: DelayedJob) -> str:

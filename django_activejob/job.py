@@ -178,8 +178,7 @@ class Job:
 
     # Performing
 
-    @classmethod
-    def _perform_now_on_class(cls, *args: Any, **kwargs: Any) -> Any:
+    def _perform_now_on_class(cls: type[Job], *args: Any, **kwargs: Any) -> Any:
         job = cls(*args, **kwargs)
         job._apply_options()
         return job._perform_now_on_instance()

@@ -82,7 +82,9 @@ def _first_line(exception: BaseException) -> str:
 # The worker's own events.
 
 
-def worker_started(identifier: str, queues: list[str] | None, database: str, vendor: str, **options: Any) -> None:
+def worker_started(
+    identifier: str, queues: list[str] | None, database: str, vendor: str, **options: Any
+) -> None:
     worker_logger.info(
         "Starting worker identifier=%s queues=%s database=%s(%s) %s",
         identifier, ",".join(queues) if queues else "*", database, vendor,

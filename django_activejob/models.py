@@ -68,11 +68,12 @@ class DelayedJob(models.Model):
     priority = models.IntegerField(_("priority"), default=0)
     attempts = models.IntegerField(_("attempts"), default=0)
     handler = models.TextField(_("handler"))
-    last_error = models.TextField(_("last error"), null=True, blank=True)
+    # NULL rather than "" for "no error" and "not locked", as delayed_job stores them.
+    last_error = models.TextField(_("last error"), null=True, blank=True)  # noqa: DJ001
     run_at = models.DateTimeField(_("run at"))
     locked_at = models.DateTimeField(_("locked at"), null=True, blank=True)
     failed_at = models.DateTimeField(_("failed at"), null=True, blank=True)
-    locked_by = models.CharField(_("locked by"), max_length=255, null=True, blank=True)
+    locked_by = models.CharField(_("locked by"), max_length=255, null=True, blank=True)  # noqa: DJ001
     queue = models.CharField(_("queue"), max_length=255, default="default")
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)

@@ -39,7 +39,7 @@ class WorkerProcess:
 
     def __init__(self, args: list[str], log_path: Path, environment: dict[str, str]) -> None:
         self.log_path = log_path
-        self.log_file = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.log_file = open(log_path, "wb")
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "manage.py"), "jobs_worker", *args],
             cwd=ROOT, env=environment, stdout=self.log_file, stderr=subprocess.STDOUT,

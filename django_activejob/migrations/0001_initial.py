@@ -4,6 +4,23 @@ import django.utils.timezone
 from django.db import migrations, models
 
 
+def match_queue_names_exactly(apps, schema_editor):
+    """Give the queue column a binary collation on MySQL/MariaDB.
+
+    Their default collations compare case-insensitively, so a worker for
+    queue "mail" would also take jobs from "MAIL"; the other databases
+    compare strings exactly already.
+    """
+    connection = schema_editor.connection
+    if connection.vendor != "mysql":
+        return
+    table = schema_editor.quote_name(apps.get_model("django_activejob", "DelayedJob")._meta.db_table)
+    schema_editor.execute(
+        f"ALTER TABLE {table} MODIFY queue varchar(255) CHARACTER SET utf8mb4 "
+        f"COLLATE utf8mb4_bin NOT NULL"
+    )
+
+
 class Migration(migrations.Migration):
 
     initial = True
@@ -36,4 +53,5 @@ class Migration(migrations.Migration):
                 'indexes': [models.Index(fields=['priority', 'run_at', 'id'], name='delayed_job_reserve'), models.Index(fields=['queue', 'priority', 'run_at'], name='delayed_job_queue_reserve')],
             },
         ),
+        migrations.RunPython(match_queue_names_exactly, migrations.RunPython.noop, atomic=False),
     ]
