@@ -7,6 +7,7 @@ SITE_URL      default: http://127.0.0.1:8000, used in confirmation links
 
 from pathlib import Path
 
+import django
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -67,7 +68,8 @@ def database_from_env(url_variable: str = "DATABASE_URL") -> dict:
     can share one file without "database is locked" errors. MySQL/MariaDB
     gets utf8mb4.
     """
-    database = env.db(url_variable, default=f"sqlite:///{VAR_DIR / 'demo.sqlite3'}")
+    url = env.str(url_variable, default="") or f"sqlite:///{VAR_DIR / 'demo.sqlite3'}"
+    database = environ.Env.db_url_config(url)
     engine = database["ENGINE"]
     if engine.endswith("sqlite3"):
         database.setdefault("OPTIONS", {}).update({
@@ -98,9 +100,32 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 
-vars().update(env.email_url("EMAIL_URL", default="smtp://127.0.0.1:1025"))
+
+
+def email_settings(url: str, timeout: int = 10) -> dict:
+    """Return the settings that send email through ``url``, such as ``smtp://127.0.0.1:1025``.
+
+    Django 6.1 replaced the EMAIL_* settings with MAILERS and warns about
+    the old ones, so the shape depends on the installed version.
+    """
+    config = environ.Env.email_url_config(url)
+    if django.VERSION < (6, 1):
+        return {"EMAIL_USE_TLS": False, "EMAIL_USE_SSL": False, **config, "EMAIL_TIMEOUT": timeout}
+
+    options = {}
+    if config["EMAIL_BACKEND"].endswith("smtp.EmailBackend"):
+        options = {"host": config["EMAIL_HOST"], "port": config["EMAIL_PORT"], "timeout": timeout}
+        if config.get("EMAIL_HOST_USER"):
+            options.update(username=config["EMAIL_HOST_USER"], password=config["EMAIL_HOST_PASSWORD"])
+        for flag in ("use_tls", "use_ssl"):
+            if config.get(f"EMAIL_{flag.upper()}"):
+                options[flag] = True
+    return {"MAILERS": {"default": {"BACKEND": config["EMAIL_BACKEND"], "OPTIONS": options}}}
+
+
+vars().update(email_settings(env.str("EMAIL_URL", default="smtp://127.0.0.1:1025"),
+                             timeout=env.int("EMAIL_TIMEOUT", default=10)))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Demo Blog <noreply@blog.example>")
-EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "blog:post_list"
@@ -120,5 +145,6 @@ LOGGING = {
             "handlers": ["console"],
             "level": env.str("ACTIVEJOB_LOG_LEVEL", default="INFO"),
         },
+        "demo_project": {"handlers": ["console"], "level": "INFO"},
     },
 }

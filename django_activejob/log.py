@@ -149,7 +149,7 @@ def job_given_up(row_id: int, job_id: Any, job_class: str, attempts: int, destro
 
 def lock_lost(row_id: int, job_id: Any, identifier: str, action: str) -> None:
     worker_logger.warning(
-        "Worker %s no longer holds the lock on row id=%s job_id=%s; did not %s it",
+        "Worker %s no longer owns the lock on row id=%s job_id=%s; did not %s it",
         identifier, row_id, job_id, action,
     )
 

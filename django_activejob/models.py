@@ -60,7 +60,7 @@ class DelayedJobQuerySet(models.QuerySet):
 class DelayedJob(models.Model):
     """A job stored by the database adapter, with delayed_job's columns.
 
-    ``handler`` holds the JSON payload that ``Job.serialize`` returns, in
+    ``handler`` contains the JSON payload that ``Job.serialize`` returns, in
     ASCII, so the column's character set never matters. ``job_id`` and
     ``job_class`` repeat two of its fields for lookups in the admin and SQL.
     """

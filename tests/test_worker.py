@@ -412,3 +412,29 @@ def test_stop_releases_reserved_rows():
 
     assert DelayedJob.objects.filter(locked_by__isnull=True).count() == 3
     assert Performance.objects.count() == 0
+
+
+@pytest.mark.skipif(connection.vendor == "sqlite", reason="SQLite serializes the reserve behind the open write")
+def test_uncommitted_job_invisible_to_worker():
+    import threading
+
+    from django.db import connections, transaction
+
+    def work_off_in_thread(results):
+        try:
+            results.append(work_off().performed)
+        finally:
+            connections.close_all()
+
+    with transaction.atomic():
+        RecordJob.perform_later("after commit")
+        before_commit: list[int] = []
+        thread = threading.Thread(target=work_off_in_thread, args=(before_commit,))
+        thread.start()
+        thread.join(timeout=30)
+
+    assert before_commit == [0]
+    assert DelayedJob.objects.count() == 1
+
+    assert work_off().performed == 1
+    assert Performance.objects.filter(label="after commit").count() == 1
