@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.core.checks import Error, Tags, Warning, register
@@ -31,8 +32,8 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
 
     for name in _POSITIVE_NUMBERS:
         value = conf.get(name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            errors.append(_invalid(name, value, "a number of seconds greater than 0"))
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+            errors.append(_invalid(name, value, "a finite number of seconds greater than 0"))
     for name in _POSITIVE_INTS:
         value = conf.get(name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -39,7 +39,7 @@ def lookup(path: str) -> type[Job]:
         return job_class
 
     module_name = path.rpartition(".")[0]
-    if _belongs_to_installed_app(module_name):
+    if belongs_to_installed_app(module_name):
         try:
             importlib.import_module(module_name.split(".<locals>")[0])
         except ImportError as exc:
@@ -53,11 +53,12 @@ def lookup(path: str) -> type[Job]:
 
     raise JobClassNotFoundError(
         f"Job class {path!r} could not be found: it is not a Job subclass in an "
-        f"importable module of an installed app. Was it renamed or removed in a deploy?"
+        f"importable module of an app in INSTALLED_APPS. Was it renamed or removed in a deploy?"
     )
 
 
-def _belongs_to_installed_app(module_name: str) -> bool:
+def belongs_to_installed_app(module_name: str) -> bool:
+    """Return whether ``module_name`` is an installed app's package or inside it."""
     for config in apps.get_app_configs():
         if module_name == config.name or module_name.startswith(config.name + "."):
             return True

@@ -10,28 +10,18 @@ from django.utils import timezone
 
 from django_activejob import EnqueueError, Job, SerializationError, UnsupportedFeatureError
 from django_activejob.models import DelayedJob
-from tests.testapp.jobs import EchoJob, MailQueueJob, NoopJob, echoed
+from tests.testapp.jobs import (
+    DynamicQueueJob,
+    EchoJob,
+    InlineEchoJob,
+    MailQueueJob,
+    NoopJob,
+    PriorityJob,
+    echoed,
+)
 from tests.testapp.models import AuditLog
 
 UTC = datetime.UTC
-
-
-class DynamicQueueJob(Job):
-    queue_as = staticmethod(lambda job: "urgent" if job.kwargs.get("urgent") else "low")
-
-    def perform(self, urgent=False):
-        return urgent
-
-
-class InlineEchoJob(EchoJob):
-    queue_adapter = "inline"
-
-
-class PriorityJob(Job):
-    priority = 7
-
-    def perform(self):
-        return "done"
 
 
 @pytest.fixture(autouse=True)
@@ -216,7 +206,20 @@ def test_main_module_job_rejected_by_database_adapter():
     with pytest.raises(EnqueueError) as raised:
         main_job.perform_later()
 
-    assert "Job class '__main__.ScriptJob' can't be enqueued to the database" in str(raised.value)
+    assert str(raised.value) == (
+        "Job class '__main__.ScriptJob' can't be enqueued to the database, because a worker "
+        "process could not load it: its module '__main__' is not part of an app in "
+        "INSTALLED_APPS. Move it to a module of an installed app, such as myapp/jobs.py."
+    )
+
+
+def test_job_outside_installed_apps_rejected():
+    outside_job = type("ProjectJob", (Job,), {"__module__": "mysite.jobs", "perform": lambda self: None})
+
+    with pytest.raises(EnqueueError) as raised:
+        outside_job.perform_later()
+
+    assert "its module 'mysite.jobs' is not part of an app in INSTALLED_APPS" in str(raised.value)
 
 
 def test_local_class_rejected_by_database_adapter():

@@ -60,9 +60,14 @@ def encode_payload(payload: dict[str, Any]) -> str:
 def check_importable(job_class: type) -> None:
     """Raise EnqueueError for a class that a worker process could never load."""
     path = registry.class_path(job_class)
-    if job_class.__module__ == "__main__" or "<locals>" in job_class.__qualname__:
-        raise EnqueueError(
-            f"Job class {path!r} can't be enqueued to the database: a worker process can't "
-            f"import a class defined in __main__ or inside a function. Move it to a module "
-            f"of an installed app, such as myapp/jobs.py."
-        )
+    if "<locals>" in job_class.__qualname__:
+        problem = "it is defined inside a function"
+    elif not registry.belongs_to_installed_app(job_class.__module__):
+        problem = f"its module {job_class.__module__!r} is not part of an app in INSTALLED_APPS"
+    else:
+        return
+    raise EnqueueError(
+        f"Job class {path!r} can't be enqueued to the database, because a worker process "
+        f"could not load it: {problem}. Move it to a module of an installed app, such as "
+        f"myapp/jobs.py."
+    )

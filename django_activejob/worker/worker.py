@@ -24,6 +24,9 @@ from .reserve import ReserveFilter, release, reserve
 RESERVE_BACKOFF_START = 1.0
 RESERVE_BACKOFF_CAP = 60.0
 
+#: Exclusive upper bound on sleep_delay: one day, far below what a timed wait accepts.
+MAX_SLEEP_DELAY = 86400.0
+
 
 def default_identifier() -> str:
     """Return delayed_job's default worker name, ``host:<hostname> pid:<pid>``."""

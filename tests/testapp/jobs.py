@@ -105,3 +105,23 @@ class LimitedJob(Job):
 
     def perform(self):
         raise RuntimeError("always fails")
+
+
+class DynamicQueueJob(Job):
+    """Chooses its queue from its keyword arguments."""
+
+    queue_as = staticmethod(lambda job: "urgent" if job.kwargs.get("urgent") else "low")
+
+    def perform(self, urgent=False):
+        return urgent
+
+
+class InlineEchoJob(EchoJob):
+    queue_adapter = "inline"
+
+
+class PriorityJob(Job):
+    priority = 7
+
+    def perform(self):
+        return "done"

@@ -13,7 +13,7 @@ from django.db import connections
 from ... import conf
 from ...job import validate_queue_name
 from ...worker import Worker, WorkerOptions
-from ...worker.worker import default_identifier
+from ...worker.worker import MAX_SLEEP_DELAY, default_identifier
 
 
 class Command(BaseCommand):
@@ -65,9 +65,16 @@ class Command(BaseCommand):
 
     def worker_options(self, options: dict[str, Any]) -> WorkerOptions:
         """Validate the command line and return the worker's options."""
-        queues = parse_queues((options["queue"] or []) + ([options["queues"]] if options["queues"] else []))
-        if options["sleep_delay"] is not None and options["sleep_delay"] <= 0:
-            raise CommandError(f"--sleep-delay {options['sleep_delay']} is invalid: pass seconds > 0.")
+        given = options["queue"] or []
+        if options["queues"] is not None:
+            given.append(options["queues"])
+        queues = parse_queues(given)
+        sleep_delay = options["sleep_delay"]
+        if sleep_delay is not None and not (0 < sleep_delay < MAX_SLEEP_DELAY):
+            raise CommandError(
+                f"--sleep-delay {sleep_delay} is invalid: pass a number of seconds greater than 0 "
+                f"and less than {MAX_SLEEP_DELAY}."
+            )
         if options["read_ahead"] is not None and options["read_ahead"] < 1:
             raise CommandError(f"--read-ahead {options['read_ahead']} is invalid: pass 1 or more.")
         low, high = options["min_priority"], options["max_priority"]
@@ -114,7 +121,7 @@ def parse_queues(values: list[str]) -> list[str] | None:
             try:
                 validate_queue_name(name)
             except (TypeError, ValueError) as exc:
-                raise CommandError(f"--queue {value!r} is invalid: {exc}") from None
+                raise CommandError(f"--queue {value!r}: {exc}") from None
             if name not in names:
                 names.append(name)
     return names or None
