@@ -195,7 +195,9 @@ class Job:
             started = time.perf_counter()
             try:
                 result = self.perform(*self.arguments, **self.kwargs)
-            except Exception as exc:
+            except BaseException as exc:
+                # BaseException too, so an interrupted job (a forced worker stop,
+                # Ctrl+C) still reaches the failure signal and log.
                 duration = time.perf_counter() - started
                 signals.job_failed.send(type(self), job=self, exception=exc, duration=duration)
                 raise

@@ -16,7 +16,7 @@ def format_error(exception: BaseException, max_bytes: int) -> str:
     TRUNCATION_MARKER. NUL characters, which PostgreSQL text can't store,
     are written as ``\\x00``.
     """
-    summary = f"{_class_name(exception)}: {exception}"
+    summary = f"{exception_name(exception)}: {exception}"
     trace = "".join(traceback.format_exception(exception, chain=True))
     # A traceback ends by repeating the message, which the first line holds already.
     repeated = "".join(traceback.format_exception_only(exception))
@@ -42,7 +42,8 @@ def escape_non_bmp(text: str) -> str:
     return "".join(char if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}" for char in text)
 
 
-def _class_name(exception: BaseException) -> str:
+def exception_name(exception: BaseException) -> str:
+    """Return the exception's class name, dotted unless it is a builtin."""
     cls = type(exception)
     if cls.__module__ in ("builtins", "__main__"):
         return cls.__qualname__

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from .. import conf, log
 from ..models import DelayedJob
+from .errors import exception_name
 from .execution import Execution, execute
 from .outcome import OutcomeRecorder
 from .reserve import ReserveFilter, release, reserve
@@ -28,9 +29,29 @@ RESERVE_BACKOFF_CAP = 60.0
 MAX_SLEEP_DELAY = 86400.0
 
 
+#: The size of the locked_by column that stores the identifier.
+MAX_IDENTIFIER_LENGTH = 255
+
+
+def validate_identifier(identifier: str) -> str:
+    """Return ``identifier`` if it fits the locked_by column, else raise ValueError."""
+    if not identifier.strip():
+        raise ValueError("the identifier is empty: pass a name such as 'mail_1'.")
+    if len(identifier) > MAX_IDENTIFIER_LENGTH:
+        raise ValueError(
+            f"the identifier is {len(identifier)} characters long; the maximum is "
+            f"{MAX_IDENTIFIER_LENGTH}, the size of the locked_by column."
+        )
+    return identifier
+
+
 def default_identifier() -> str:
-    """Return delayed_job's default worker name, ``host:<hostname> pid:<pid>``."""
-    return f"host:{socket.gethostname()} pid:{os.getpid()}"
+    """Return delayed_job's default worker name, ``host:<hostname> pid:<pid>``.
+
+    An extremely long hostname is cut so the name fits the locked_by column.
+    """
+    suffix = f" pid:{os.getpid()}"
+    return f"host:{socket.gethostname()}"[: MAX_IDENTIFIER_LENGTH - len(suffix)] + suffix
 
 
 @dataclass
@@ -63,7 +84,7 @@ class Worker:
 
     def __init__(self, options: WorkerOptions, now: Callable[[], datetime.datetime] = timezone.now) -> None:
         self.options = options
-        self.identifier = options.identifier
+        self.identifier = validate_identifier(options.identifier)
         self.using = options.database or conf.get("DATABASE")
         self.sleep_delay = options.sleep_delay if options.sleep_delay is not None else conf.get("SLEEP_DELAY")
         self.read_ahead = options.read_ahead if options.read_ahead is not None else conf.get("READ_AHEAD")
@@ -180,7 +201,8 @@ class Worker:
                 self.recorder.record(row, Execution(job=None, error=error))
                 return
             DelayedJob.objects.using(self.using).filter(pk=row.pk, locked_by=self.identifier).update(
-                attempts=attempts, last_error=str(error), locked_at=None, locked_by=None,
+                attempts=attempts, last_error=f"{exception_name(error)}: {error}",
+                locked_at=None, locked_by=None,
                 updated_at=self.now(),
             )
         except DatabaseError as exc:

@@ -13,7 +13,7 @@ from django.db import connections
 from ... import conf
 from ...job import validate_queue_name
 from ...worker import Worker, WorkerOptions
-from ...worker.worker import MAX_SLEEP_DELAY, default_identifier
+from ...worker.worker import MAX_SLEEP_DELAY, default_identifier, validate_identifier
 
 
 class Command(BaseCommand):
@@ -36,17 +36,17 @@ class Command(BaseCommand):
             "--identifier", default=None,
             help="Name stored in locked_by. Default: 'host:<hostname> pid:<pid>'.",
         )
-        parser.add_argument("--min-priority", type=int, default=None,
-                            help="Take only jobs with priority >= this number.")
-        parser.add_argument("--max-priority", type=int, default=None,
-                            help="Take only jobs with priority <= this number.")
+        parser.add_argument("--min-priority", type=int, default=None, metavar="N",
+                            help="Take only jobs with priority >= N.")
+        parser.add_argument("--max-priority", type=int, default=None, metavar="N",
+                            help="Take only jobs with priority <= N.")
         parser.add_argument(
-            "--sleep-delay", type=float, default=None,
+            "--sleep-delay", type=float, default=None, metavar="SECONDS",
             help="Seconds to wait between polls when no job is ready. "
                  "Default: ACTIVEJOB['SLEEP_DELAY'] (5).",
         )
         parser.add_argument(
-            "--read-ahead", type=int, default=None,
+            "--read-ahead", type=int, default=None, metavar="N",
             help="Jobs to reserve in one query. Default: ACTIVEJOB['READ_AHEAD'] (5).",
         )
         parser.add_argument("--exit-on-complete", action="store_true",
@@ -65,9 +65,9 @@ class Command(BaseCommand):
 
     def worker_options(self, options: dict[str, Any]) -> WorkerOptions:
         """Validate the command line and return the worker's options."""
-        given = options["queue"] or []
+        given = [("--queue", value) for value in options["queue"] or []]
         if options["queues"] is not None:
-            given.append(options["queues"])
+            given.append(("--queues", options["queues"]))
         queues = parse_queues(given)
         sleep_delay = options["sleep_delay"]
         if sleep_delay is not None and not (0 < sleep_delay < MAX_SLEEP_DELAY):
@@ -88,8 +88,11 @@ class Command(BaseCommand):
                 f"--database {database!r} is not in DATABASES; use one of {sorted(connections.settings)}."
             )
         identifier = options["identifier"]
-        if identifier is not None and not identifier.strip():
-            raise CommandError("--identifier is empty: pass a name such as 'mail_1'.")
+        if identifier is not None:
+            try:
+                validate_identifier(identifier)
+            except ValueError as exc:
+                raise CommandError(f"--identifier: {exc}") from None
         return WorkerOptions(
             queues=queues,
             identifier=identifier or default_identifier(),
@@ -112,16 +115,16 @@ class Command(BaseCommand):
         logger.setLevel({0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG))
 
 
-def parse_queues(values: list[str]) -> list[str] | None:
-    """Split ``--queue`` and ``--queues`` values into exact queue names, or None for all."""
+def parse_queues(values: list[tuple[str, str]]) -> list[str] | None:
+    """Split ``(option, value)`` pairs into exact queue names, or return None for all queues."""
     names: list[str] = []
-    for value in values:
+    for option, value in values:
         for part in value.split(","):
             name = part.strip()
             try:
                 validate_queue_name(name)
             except (TypeError, ValueError) as exc:
-                raise CommandError(f"--queue {value!r}: {exc}") from None
+                raise CommandError(f"{option} {value!r}: {exc}") from None
             if name not in names:
                 names.append(name)
     return names or None
