@@ -28,7 +28,6 @@ import http.cookiejar
 import json
 import os
 import re
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -43,6 +42,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from demo_project.mailserver import SMTPServer, free_port  # noqa: E402 - needs ROOT on sys.path
+
 VENV = ROOT / ".venv"
 VENV_PYTHON = VENV / "bin" / "python"
 # Contains the SHA-256 of the pyproject.toml that was last installed into VENV.
@@ -144,58 +147,6 @@ def reexecute(python: Path, argv: list[str]) -> None:
 # Helpers that run inside the virtualenv
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-class LoopbackSMTPServer:
-    """An aiosmtpd server on 127.0.0.1 that keeps every message it receives.
-
-    It can be stopped and started again on the same port, so the demo can
-    show a delivery failure and then a successful retry.
-    """
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self._messages: list[email.message.EmailMessage] = []
-        self._lock = threading.Lock()
-        self._controller = None
-
-    async def handle_DATA(self, server, session, envelope) -> str:
-        message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
-        with self._lock:
-            self._messages.append(message)
-        return "250 Message accepted for delivery"
-
-    def start(self) -> None:
-        from aiosmtpd.controller import Controller
-
-        self._controller = Controller(self, hostname=HOST, port=self.port)
-        self._controller.start()
-
-    def stop(self) -> None:
-        if self._controller is not None:
-            self._controller.stop()
-            self._controller = None
-
-    def received(self) -> list[email.message.EmailMessage]:
-        with self._lock:
-            return list(self._messages)
-
-    def wait_for_messages(self, count: int, timeout: float = 10.0) -> list[email.message.EmailMessage]:
-        deadline = time.monotonic() + timeout
-        while len(self.received()) < count:
-            if time.monotonic() > deadline:
-                raise DemoError(
-                    f"the SMTP server received {len(self.received())} message(s) within "
-                    f"{timeout:.0f} s; expected {count}."
-                )
-            time.sleep(0.1)
-        return self.received()
-
-
 @dataclass
 class Response:
     status: int
@@ -279,7 +230,7 @@ class Demo:
         with tempfile.TemporaryDirectory(prefix="activejob-demo-") as directory:
             self.directory = Path(directory)
             self.database = self.directory / "demo.sqlite3"
-            self.smtp = LoopbackSMTPServer(free_port())
+            self.smtp = SMTPServer()
             self.site_url = f"http://{HOST}:{free_port()}"
             self.environment = {
                 **os.environ,
@@ -395,8 +346,8 @@ class Demo:
 
     def step_show_queue(self) -> None:
         self.step("The request only enqueued the job")
-        print(f"  Emails received by the SMTP server so far: {len(self.smtp.received())}")
-        if self.smtp.received():
+        print(f"  Emails received by the SMTP server so far: {len(self.smtp.messages)}")
+        if self.smtp.messages:
             raise DemoError("an email was sent during the request. It should come from the worker.")
         self.print_user()
         rows = self.job_rows()
@@ -438,7 +389,10 @@ class Demo:
 
     def step_show_email(self) -> email.message.EmailMessage:
         self.step("The email the worker sent")
-        messages = self.smtp.wait_for_messages(1)
+        try:
+            messages = self.smtp.wait_for_messages(1, timeout=10)
+        except TimeoutError as exc:
+            raise DemoError(str(exc)) from exc
         if len(messages) != 1:
             raise DemoError(f"expected 1 email, the SMTP server received {len(messages)}.")
         message = messages[0]

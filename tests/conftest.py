@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.smtp import SMTPServer
+from demo_project.mailserver import SMTPServer
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,4 @@
-"""A real SMTP server on loopback for tests and the demo, built on aiosmtpd."""
+"""An SMTP server on 127.0.0.1 that keeps what it receives, for the demo and the tests."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ import email.policy
 import socket
 import threading
 import time
-
-from aiosmtpd.controller import Controller
 
 
 def free_port() -> int:
@@ -37,7 +35,7 @@ class SMTPServer:
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.collector = _Collector()
-        self.controller: Controller | None = None
+        self.controller = None
 
     @property
     def messages(self) -> list[email.message.EmailMessage]:
@@ -49,6 +47,9 @@ class SMTPServer:
         return f"smtp://{self.host}:{self.port}"
 
     def start(self) -> None:
+        # Imported here so run_demo.py can import this module before aiosmtpd is installed.
+        from aiosmtpd.controller import Controller
+
         self.controller = Controller(self.collector, hostname=self.host, port=self.port)
         self.controller.start()
 
@@ -58,9 +59,13 @@ class SMTPServer:
             self.controller = None
 
     def wait_for_messages(self, count: int, timeout: float = 20.0) -> list[email.message.EmailMessage]:
+        """Return the messages once there are ``count``; raise TimeoutError after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if len(self.messages) >= count:
                 return self.messages
             time.sleep(0.05)
-        raise AssertionError(f"expected {count} message(s), got {len(self.messages)}")
+        raise TimeoutError(
+            f"the SMTP server received {len(self.messages)} message(s) within {timeout:.0f} s; "
+            f"expected {count}."
+        )
