@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 from typing import Any
 
@@ -12,7 +13,7 @@ from . import conf
 
 _POSITIVE_NUMBERS = ("SLEEP_DELAY", "MAX_RUN_TIME")
 _POSITIVE_INTS = ("MAX_ATTEMPTS", "READ_AHEAD", "MAX_ERROR_BYTES")
-_BOOLS = ("DESTROY_FAILED_JOBS", "DELAY_JOBS")
+_BOOLS = ("DESTROY_FAILED_JOBS", "DELAY_JOBS", "LOG_ARGUMENTS")
 
 
 @register(Tags.compatibility)
@@ -24,9 +25,11 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
         return [Error(f"ACTIVEJOB must be a dict, not {type(user).__name__}.", id="activejob.E001")]
 
     for name in sorted(set(user) - set(conf.DEFAULTS)):
+        close = difflib.get_close_matches(str(name), conf.DEFAULTS, n=1)
+        suggestion = f"Did you mean {close[0]!r}? " if close else ""
         errors.append(Error(
             f"ACTIVEJOB[{name!r}] is not a known setting.",
-            hint=f"Remove it, or use one of: {', '.join(sorted(conf.DEFAULTS))}.",
+            hint=f"{suggestion}Remove it, or use one of: {', '.join(sorted(conf.DEFAULTS))}.",
             id="activejob.E002",
         ))
 
@@ -43,6 +46,14 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
             errors.append(_invalid(name, conf.get(name), "True or False"))
     if isinstance(conf.get("DEFAULT_PRIORITY"), bool) or not isinstance(conf.get("DEFAULT_PRIORITY"), int):
         errors.append(_invalid("DEFAULT_PRIORITY", conf.get("DEFAULT_PRIORITY"), "an int"))
+
+    if conf.get("ENQUEUE_AFTER_TRANSACTION_COMMIT") not in ("auto", True, False):
+        errors.append(_invalid("ENQUEUE_AFTER_TRANSACTION_COMMIT",
+                               conf.get("ENQUEUE_AFTER_TRANSACTION_COMMIT"), "'auto', True or False"))
+    for name in ("QUEUE_NAME_PREFIX", "QUEUE_NAME_DELIMITER"):
+        value = conf.get(name)
+        if not isinstance(value, str) or value != value.strip() or "," in value:
+            errors.append(_invalid(name, value, "a str without commas or surrounding whitespace"))
 
     errors += _check_queue_name()
     errors += _check_adapter()

@@ -31,6 +31,14 @@ DEFAULTS: dict[str, Any] = {
     "DELAY_JOBS": True,
     # Cap on the UTF-8 size of the stored last_error; the tail is kept.
     "MAX_ERROR_BYTES": 64 * 1024,
+    # "auto": wait for the commit only with adapters that can't write through
+    # the default database's transaction. True: always wait. False: never.
+    "ENQUEUE_AFTER_TRANSACTION_COMMIT": "auto",
+    # Put job arguments in log lines; False for projects whose arguments carry secrets.
+    "LOG_ARGUMENTS": True,
+    # Prepended with the delimiter to every queue name, e.g. "shop" makes "shop_default".
+    "QUEUE_NAME_PREFIX": "",
+    "QUEUE_NAME_DELIMITER": "_",
 }
 
 

@@ -6,14 +6,15 @@ import datetime
 import functools
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.utils import timezone, translation
 
-from . import conf, registry, signals
-from .adapters import QueueAdapter, resolve_adapter
-from .exceptions import InvalidPayloadError
+from . import callbacks, conf, registry, rescue, signals
+from .adapters import QueueAdapter, current_adapter
+from .exceptions import InvalidPayloadError, UnsupportedFeatureError
 from .scheduling import run_time
 from .serialization import deserialize_arguments, serialize_arguments
 
@@ -61,17 +62,35 @@ class Job:
         ``ACTIVEJOB["DEFAULT_PRIORITY"]``.
     ``queue_adapter``
         Overrides ``ACTIVEJOB["QUEUE_ADAPTER"]`` for this class.
+    ``queue_with_priority``
+        A priority, or a callable that receives the job and returns one;
+        takes precedence over ``priority``.
     ``max_attempts``
         Overrides the worker's ``ACTIVEJOB["MAX_ATTEMPTS"]`` for this class.
+    ``enqueue_after_transaction_commit``
+        True or False overrides ``ACTIVEJOB["ENQUEUE_AFTER_TRANSACTION_COMMIT"]``.
+    ``log_arguments``
+        True or False overrides ``ACTIVEJOB["LOG_ARGUMENTS"]``; set False for
+        jobs whose arguments carry secrets.
     """
 
     queue_as: ClassVar[str | Callable[[Job], str] | None] = None
     priority: int | None = None
+    queue_with_priority: ClassVar[int | Callable[[Job], int] | None] = None
     queue_adapter: ClassVar[str | QueueAdapter | None] = None
     max_attempts: ClassVar[int | None] = None
+    enqueue_after_transaction_commit: ClassVar[bool | None] = None
+    log_arguments: ClassVar[bool | None] = None
+
+    #: Method names of each (stage, event) callback, parents first.
+    _callbacks: ClassVar[dict[tuple[str, str], list[str]]] = {}
+    #: retry_on, discard_on and rescue_from declarations of this class only.
+    _rescue_handlers: ClassVar[list[Any]] = []
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        cls._callbacks = callbacks.collect(cls)
+        cls._rescue_handlers = rescue.collect_methods(cls)
         registry.register(cls)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -79,8 +98,12 @@ class Job:
         self.kwargs: dict[str, Any] = dict(kwargs)
         self.job_id: uuid.UUID = uuid.uuid4()
         self.queue_name: str | None = None
-        self.priority: int | None = type(self).priority
+        self.priority: int | None = None
+        # True until _apply_options resolves the class's priority for this job.
+        self._priority_from_class = True
         self.executions: int = 0
+        #: Failed executions counted by each retry_on declaration.
+        self.exception_executions: dict[str, int] = {}
         self.enqueued_at: datetime.datetime | None = None
         self.scheduled_at: datetime.datetime | None = None
         self.provider_job_id: Any = None
@@ -89,6 +112,9 @@ class Job:
         self.timezone: str | None = None
         # Name of the adapter that performs this job, for log lines.
         self.adapter_name: str | None = None
+        # Options from job.set(), applied when the job is enqueued.
+        self._wait: Any = None
+        self._wait_until: Any = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} job_id={self.job_id} queue={self.queue_name!r}>"
@@ -99,23 +125,36 @@ class Job:
 
     # Enqueueing
 
-    @classmethod
-    def set(
-        cls,
+    def _set_on_class(
+        cls: type[Job],
         *,
         wait: datetime.timedelta | float | None = None,
         wait_until: datetime.datetime | None = None,
         queue: str | None = None,
         priority: int | None = None,
     ) -> ConfiguredJob:
-        """Return a proxy whose ``perform_later`` and ``perform_now`` use these options.
-
-        ``wait`` is a timedelta or seconds from now; ``wait_until`` a
-        datetime (aware, or naive in the current time zone). Invalid values
-        raise here rather than at enqueue.
-        """
         options = {"wait": wait, "wait_until": wait_until, "queue": queue, "priority": priority}
         return ConfiguredJob(cls, options)
+
+    def _set_on_instance(
+        self,
+        *,
+        wait: datetime.timedelta | float | None = None,
+        wait_until: datetime.datetime | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+    ) -> Job:
+        run_time(wait, wait_until)
+        self._wait, self._wait_until = wait, wait_until
+        self._apply_options(queue=queue, priority=priority)
+        return self
+
+    #: ``MyJob.set(wait=, wait_until=, queue=, priority=)`` returns a proxy
+    #: whose ``perform_later`` and ``perform_now`` use these options;
+    #: ``job.set(...)`` configures that job instance, for perform_all_later.
+    #: ``wait`` is a timedelta or seconds from now; ``wait_until`` a datetime
+    #: (aware, or naive in the current time zone). Invalid values raise here.
+    set = _ClassOrInstanceMethod(_set_on_class, _set_on_instance)
 
     @classmethod
     def perform_later(cls, *args: Any, **kwargs: Any) -> Job:
@@ -135,46 +174,99 @@ class Job:
         queue: str | None = None,
         priority: int | None = None,
     ) -> Job:
-        """Hand this job to its queue adapter, with the same options as ``set``."""
+        """Hand this job to its queue adapter, with the same options as ``set``.
+
+        The enqueue callbacks run around the hand-over. When the adapter
+        can't write through the caller's transaction (see ``defers_enqueue``),
+        all of it waits for the commit and is dropped on a rollback; until
+        then ``successfully_enqueued`` is False.
+        """
+        if wait is None and wait_until is None:
+            wait, wait_until = self._wait, self._wait_until
         self._apply_options(queue=queue, priority=priority)
         self.scheduled_at = run_time(wait, wait_until)
-        self.enqueued_at = timezone.now()
         self.locale = translation.get_language()
         self.timezone = timezone.get_current_timezone_name()
 
         adapter = self.adapter()
+        check_scheduling(adapter, self)
+        if self.defers_enqueue(adapter):
+            transaction.on_commit(lambda: self._enqueue_with_callbacks(adapter), using=DEFAULT_DB_ALIAS)
+        else:
+            self._enqueue_with_callbacks(adapter)
+        return self
+
+    def _enqueue_with_callbacks(self, adapter: QueueAdapter) -> None:
+        ran, _ = callbacks.run(self, "enqueue", lambda: self._hand_to(adapter))
+        if not ran:
+            signals.job_halted.send(type(self), job=self, event="enqueue")
+
+    def _hand_to(self, adapter: QueueAdapter) -> None:
+        self.enqueued_at = timezone.now()
         if self.scheduled_at is None:
             adapter.enqueue(self)
         else:
             adapter.enqueue_at(self, self.scheduled_at)
         self.successfully_enqueued = True
-
         signals.job_enqueued.send(type(self), job=self, adapter=adapter)
-        return self
+
+    def defers_enqueue(self, adapter: QueueAdapter) -> bool:
+        """Return whether enqueueing to ``adapter`` waits for the current transaction to commit.
+
+        ``ACTIVEJOB["ENQUEUE_AFTER_TRANSACTION_COMMIT"]`` (or the class
+        attribute of that name) decides: ``"auto"`` defers for adapters that
+        don't write through the default database's transaction (inline,
+        async, a database adapter on another alias); True always defers;
+        False never does. Outside a transaction nothing waits.
+        """
+        setting = type(self).enqueue_after_transaction_commit
+        if setting is None:
+            setting = conf.get("ENQUEUE_AFTER_TRANSACTION_COMMIT")
+        if setting == "auto":
+            return adapter.transaction_alias() != DEFAULT_DB_ALIAS
+        return bool(setting)
+
+    def retry_job(
+        self,
+        *,
+        wait: datetime.timedelta | float | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+    ) -> None:
+        """Enqueue this job again, keeping its job_id and its execution counts."""
+        self._wait = self._wait_until = None
+        self.enqueue(wait=wait, queue=queue, priority=priority)
 
     def adapter(self) -> QueueAdapter:
         """Return the queue adapter this job goes to."""
-        if not conf.get("DELAY_JOBS"):
-            return resolve_adapter("inline")
-        return resolve_adapter(type(self).queue_adapter or conf.get("QUEUE_ADAPTER"))
+        return current_adapter(type(self).queue_adapter)
 
     def _apply_options(self, *, queue: str | None = None, priority: int | None = None) -> None:
         if queue is not None:
-            self.queue_name = validate_queue_name(queue)
+            self.queue_name = prefixed_queue_name(validate_queue_name(queue))
         elif self.queue_name is None:
-            self.queue_name = validate_queue_name(self._default_queue_name())
+            self.queue_name = prefixed_queue_name(validate_queue_name(self._default_queue_name()))
         if priority is not None:
             self.priority = validate_priority(priority)
-        elif self.priority is None:
-            self.priority = validate_priority(conf.get("DEFAULT_PRIORITY"))
-        else:
-            self.priority = validate_priority(self.priority)
+        elif self.priority is None or self._priority_from_class:
+            self.priority = validate_priority(self._default_priority())
+            self._priority_from_class = False
 
     def _default_queue_name(self) -> Any:
         queue_as = type(self).queue_as
         if callable(queue_as):
             queue_as = queue_as(self)
         return queue_as if queue_as is not None else conf.get("DEFAULT_QUEUE_NAME")
+
+    def _default_priority(self) -> Any:
+        chosen = type(self).queue_with_priority
+        if callable(chosen):
+            return chosen(self)
+        if chosen is not None:
+            return chosen
+        if type(self).priority is not None:
+            return type(self).priority
+        return conf.get("DEFAULT_PRIORITY")
 
     # Performing
 
@@ -194,7 +286,7 @@ class Job:
             signals.job_started.send(type(self), job=self)
             started = time.perf_counter()
             try:
-                result = self.perform(*self.arguments, **self.kwargs)
+                ran, result = self._perform_with_handlers()
             except BaseException as exc:
                 # BaseException too, so an interrupted job (a forced worker stop,
                 # Ctrl+C) still reaches the failure signal and log.
@@ -202,8 +294,26 @@ class Job:
                 signals.job_failed.send(type(self), job=self, exception=exc, duration=duration)
                 raise
             duration = time.perf_counter() - started
-            signals.job_performed.send(type(self), job=self, duration=duration)
+            if ran:
+                signals.job_performed.send(type(self), job=self, duration=duration)
+            else:
+                signals.job_halted.send(type(self), job=self, event="perform")
         return result
+
+    def _perform_with_handlers(self) -> tuple[bool, Any]:
+        """Run perform inside the perform callbacks; let retry_on, discard_on and rescue_from handle errors.
+
+        Returns ``(False, None)`` when a callback halted, and ``(True, None)``
+        when a handler took the exception.
+        """
+        try:
+            return callbacks.run(self, "perform", lambda: self.perform(*self.arguments, **self.kwargs))
+        except Exception as exc:
+            handler = rescue.find_handler(type(self), exc)
+            if handler is None:
+                raise
+            handler.handle(self, exc)
+            return True, None
 
     #: ``MyJob.perform_now(*args)`` builds and performs a job at once;
     #: ``job.perform_now()`` performs an existing job instance.
@@ -221,6 +331,7 @@ class Job:
             "priority": self.priority,
             "arguments": serialize_arguments(self.arguments, self.kwargs),
             "executions": self.executions,
+            "exception_executions": self.exception_executions,
             "locale": self.locale,
             "timezone": self.timezone,
             "enqueued_at": _isoformat(self.enqueued_at),
@@ -261,6 +372,10 @@ class Job:
             job.queue_name = payload.get("queue_name")
             job.priority = payload.get("priority")
             job.executions = int(payload.get("executions", 0))
+            job.exception_executions = {
+                str(key): int(value) for key, value in payload.get("exception_executions", {}).items()
+            }
+            job._priority_from_class = False
             job.locale = payload.get("locale")
             job.timezone = payload.get("timezone")
             job.enqueued_at = _parse_datetime(payload.get("enqueued_at"))
@@ -268,6 +383,51 @@ class Job:
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidPayloadError(f"Job payload has an invalid field: {exc!r}.") from exc
         return job
+
+
+def perform_all_later(jobs: Iterable[Job]) -> int:
+    """Enqueue many job instances at once and return how many were enqueued.
+
+    Build each job with its arguments and, if needed, ``.set(...)``::
+
+        perform_all_later([ResizeJob(image) for image in images])
+        perform_all_later([ReminderJob(user).set(wait=3600) for user in users])
+
+    Each adapter gets its jobs in one call; the database adapter writes them
+    with one INSERT. As in Rails, enqueue callbacks don't run. Each job's
+    ``successfully_enqueued`` and ``provider_job_id`` are set. Jobs for
+    adapters that can't write through the default database's transaction
+    wait for the commit, as with ``perform_later``.
+    """
+    jobs = list(jobs)
+    groups: dict[int, tuple[QueueAdapter, list[Job]]] = {}
+    for job in jobs:
+        if not isinstance(job, Job):
+            raise TypeError(f"perform_all_later() takes Job instances, not {job!r}.")
+        job._apply_options()
+        job.scheduled_at = run_time(job._wait, job._wait_until)
+        job.locale = translation.get_language()
+        job.timezone = timezone.get_current_timezone_name()
+        adapter = job.adapter()
+        check_scheduling(adapter, job)
+        groups.setdefault(id(adapter), (adapter, []))[1].append(job)
+
+    for adapter, group in groups.values():
+        if any(job.defers_enqueue(adapter) for job in group):
+            transaction.on_commit(lambda a=adapter, g=group: _hand_all_to(a, g), using=DEFAULT_DB_ALIAS)
+        else:
+            _hand_all_to(adapter, group)
+    return len(jobs)
+
+
+def _hand_all_to(adapter: QueueAdapter, jobs: list[Job]) -> None:
+    now = timezone.now()
+    for job in jobs:
+        job.enqueued_at = now
+    adapter.enqueue_all(jobs)
+    for job in jobs:
+        job.successfully_enqueued = True
+    signals.jobs_enqueued_all.send(Job, jobs=jobs, adapter=adapter)
 
 
 class ConfiguredJob:
@@ -312,6 +472,24 @@ def validate_queue_name(queue: Any) -> str:
             f"{MAX_QUEUE_NAME_LENGTH}."
         )
     return queue
+
+
+def check_scheduling(adapter: QueueAdapter, job: Job) -> None:
+    """Raise UnsupportedFeatureError if ``job`` has a future run time that ``adapter`` can't keep."""
+    if adapter.supports_scheduling or job.scheduled_at is None or job.scheduled_at <= timezone.now():
+        return
+    raise UnsupportedFeatureError(
+        f"The {adapter.name} adapter can't schedule {type(job).__name__} for "
+        f"{job.scheduled_at.isoformat()}: use the database adapter, or enqueue without wait/wait_until."
+    )
+
+
+def prefixed_queue_name(queue: str) -> str:
+    """Return ``queue`` with ``ACTIVEJOB["QUEUE_NAME_PREFIX"]`` and its delimiter in front, if set."""
+    prefix = conf.get("QUEUE_NAME_PREFIX")
+    if not prefix:
+        return queue
+    return validate_queue_name(f"{prefix}{conf.get('QUEUE_NAME_DELIMITER')}{queue}")
 
 
 def validate_priority(priority: Any) -> int:

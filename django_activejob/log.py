@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.dispatch import receiver
 
-from . import signals
+from . import conf, signals
 
 if TYPE_CHECKING:
     from .job import Job
@@ -32,12 +32,18 @@ def _describe(job: Job) -> str:
 
 
 def _arguments(job: Job) -> str:
+    """Return " with arguments: ..." for the log line, or "" when arguments are not logged."""
+    enabled = type(job).log_arguments
+    if enabled is None:
+        enabled = conf.get("LOG_ARGUMENTS")
+    if not enabled:
+        return ""
     parts = [repr(value) for value in job.arguments]
     parts += [f"{name}={value!r}" for name, value in job.kwargs.items()]
     text = ", ".join(parts)
     if len(text) > MAX_LOGGED_ARGUMENTS:
         text = text[:MAX_LOGGED_ARGUMENTS] + "...[truncated]"
-    return text
+    return f" with arguments: {text}"
 
 
 def _source(job: Job) -> str:
@@ -48,7 +54,7 @@ def _source(job: Job) -> str:
 def log_enqueued(sender: type, job: Job, adapter: Any, **kwargs: Any) -> None:
     when = f" at {job.scheduled_at.isoformat()}" if job.scheduled_at else ""
     logger.info(
-        "Enqueued %s to %s(%s)%s with arguments: %s",
+        "Enqueued %s to %s(%s)%s%s",
         _describe(job), adapter.name, job.queue_name, when, _arguments(job),
     )
 
@@ -56,7 +62,7 @@ def log_enqueued(sender: type, job: Job, adapter: Any, **kwargs: Any) -> None:
 @receiver(signals.job_started, dispatch_uid="django_activejob.log.started")
 def log_started(sender: type, job: Job, **kwargs: Any) -> None:
     logger.info(
-        "Performing %s from %s with arguments: %s", _describe(job), _source(job), _arguments(job)
+        "Performing %s from %s%s", _describe(job), _source(job), _arguments(job)
     )
 
 
@@ -71,6 +77,52 @@ def log_failed(sender: type, job: Job, exception: BaseException, duration: float
         "Error performing %s from %s in %.1f ms: %s: %s",
         _describe(job), _source(job), duration * 1000,
         type(exception).__name__, _first_line(exception),
+    )
+
+
+@receiver(signals.job_halted, dispatch_uid="django_activejob.log.halted")
+def log_halted(sender: type, job: Job, event: str, **kwargs: Any) -> None:
+    if event == "enqueue":
+        logger.info(
+            "Failed enqueuing %s: a before_enqueue or around_enqueue callback halted it", _describe(job)
+        )
+    else:
+        logger.info("Halted %s: a before_perform or around_perform callback stopped it", _describe(job))
+
+
+@receiver(signals.job_retry_scheduled, dispatch_uid="django_activejob.log.retry_scheduled")
+def log_retry_scheduled(sender: type, job: Job, exception: BaseException, wait: datetime.timedelta,
+                        **kwargs: Any) -> None:
+    logger.warning(
+        "Retrying %s after %d execution(s) in %.3g seconds, due to a %s (%s)",
+        _describe(job), job.executions, wait.total_seconds(),
+        type(exception).__name__, _first_line(exception),
+    )
+
+
+@receiver(signals.job_retry_stopped, dispatch_uid="django_activejob.log.retry_stopped")
+def log_retry_stopped(sender: type, job: Job, exception: BaseException, **kwargs: Any) -> None:
+    logger.error(
+        "Stopped retrying %s after %d execution(s), due to a %s (%s)",
+        _describe(job), job.executions, type(exception).__name__, _first_line(exception),
+    )
+
+
+@receiver(signals.job_discarded, dispatch_uid="django_activejob.log.discarded")
+def log_discarded(sender: type, job: Job, exception: BaseException, **kwargs: Any) -> None:
+    logger.warning(
+        "Discarded %s due to a %s (%s)", _describe(job), type(exception).__name__, _first_line(exception)
+    )
+
+
+@receiver(signals.jobs_enqueued_all, dispatch_uid="django_activejob.log.enqueued_all")
+def log_enqueued_all(sender: type, jobs: list[Job], adapter: Any, **kwargs: Any) -> None:
+    counts: dict[str, int] = {}
+    for job in jobs:
+        counts[type(job).__name__] = counts.get(type(job).__name__, 0) + 1
+    logger.info(
+        "Enqueued %d job(s) to %s (%s)",
+        len(jobs), adapter.name, ", ".join(f"{count} {name}" for name, count in counts.items()),
     )
 
 

@@ -16,5 +16,23 @@ job_started = Signal()
 #: A job's perform returned. Extra: ``duration`` (seconds, float).
 job_performed = Signal()
 
-#: A job's perform raised. Extra: ``exception``, ``duration``.
+#: An exception left a job's perform_now: no handler took it, or retry_on
+#: ran out of attempts without a handler. Extra: ``exception``, ``duration``.
 job_failed = Signal()
+
+#: A before or around callback stopped an enqueue or a perform. Extra:
+#: ``event`` ("enqueue" or "perform").
+job_halted = Signal()
+
+#: retry_on enqueued the job again. Extra: ``exception``, ``wait`` (timedelta).
+job_retry_scheduled = Signal()
+
+#: retry_on used up its attempts. Extra: ``exception``.
+job_retry_stopped = Signal()
+
+#: discard_on dropped the job. Extra: ``exception``.
+job_discarded = Signal()
+
+#: perform_all_later handed jobs to one adapter. Sent with ``sender`` set to
+#: Job and ``jobs`` (a list) instead of ``job``. Extra: ``adapter``.
+jobs_enqueued_all = Signal()

@@ -16,13 +16,18 @@ def test_default_settings_pass():
 
 
 def test_unknown_key_reported():
-    assert messages(MAX_ATEMPTS=3) == [(
-        "activejob.E002",
-        "ACTIVEJOB['MAX_ATEMPTS'] is not a known setting.",
-        "Remove it, or use one of: DATABASE, DEFAULT_PRIORITY, DEFAULT_QUEUE_NAME, DELAY_JOBS, "
-        "DESTROY_FAILED_JOBS, MAX_ATTEMPTS, MAX_ERROR_BYTES, MAX_RUN_TIME, QUEUE_ADAPTER, "
-        "READ_AHEAD, SLEEP_DELAY.",
-    )]
+    [(error_id, message, hint)] = messages(MAX_ATEMPTS=3)
+
+    assert error_id == "activejob.E002"
+    assert message == "ACTIVEJOB['MAX_ATEMPTS'] is not a known setting."
+    assert hint.startswith("Did you mean 'MAX_ATTEMPTS'? Remove it, or use one of: DATABASE, ")
+    assert "READ_AHEAD, SLEEP_DELAY" in hint
+
+
+def test_unknown_key_without_close_match():
+    [(_, _, hint)] = messages(COLOUR="blue")
+
+    assert hint.startswith("Remove it, or use one of: ")
 
 
 @pytest.mark.parametrize(
@@ -38,6 +43,9 @@ def test_unknown_key_reported():
         ("DESTROY_FAILED_JOBS", "yes", "True or False"),
         ("DEFAULT_PRIORITY", 1.5, "an int"),
         ("DATABASE", "jobs", "an alias from DATABASES"),
+        ("LOG_ARGUMENTS", "no", "True or False"),
+        ("ENQUEUE_AFTER_TRANSACTION_COMMIT", "always", "'auto', True or False"),
+        ("QUEUE_NAME_PREFIX", "a,b", "a str without commas or surrounding whitespace"),
     ],
 )
 def test_invalid_value_reported(name, value, expected):

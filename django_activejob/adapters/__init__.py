@@ -7,6 +7,8 @@ subclass, or an adapter instance.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -20,6 +22,35 @@ BUILTIN_ADAPTERS = {
 }
 
 _instances: dict[str, QueueAdapter] = {}
+
+# Adapters forced on every job class by use_adapter(), innermost last.
+_overrides: list[QueueAdapter] = []
+
+
+def current_adapter(class_setting: Any = None) -> QueueAdapter:
+    """Return the adapter for a job class whose ``queue_adapter`` is ``class_setting``.
+
+    use_adapter() wins over everything; then ``DELAY_JOBS = False`` selects
+    inline; then the class's setting; then ``ACTIVEJOB["QUEUE_ADAPTER"]``.
+    """
+    from .. import conf
+
+    if _overrides:
+        return _overrides[-1]
+    if not conf.get("DELAY_JOBS"):
+        return resolve_adapter("inline")
+    return resolve_adapter(class_setting or conf.get("QUEUE_ADAPTER"))
+
+
+@contextlib.contextmanager
+def use_adapter(adapter: Any) -> Iterator[QueueAdapter]:
+    """Send every job to ``adapter`` inside the block, whatever the settings say; for tests."""
+    instance = resolve_adapter(adapter)
+    _overrides.append(instance)
+    try:
+        yield instance
+    finally:
+        _overrides.remove(instance)
 
 
 def resolve_adapter(name: Any) -> QueueAdapter:
@@ -51,4 +82,4 @@ def _load(name: str) -> QueueAdapter:
     return adapter_class()
 
 
-__all__ = ["QueueAdapter", "resolve_adapter"]
+__all__ = ["QueueAdapter", "current_adapter", "resolve_adapter", "use_adapter"]

@@ -13,12 +13,20 @@ class QueueAdapter:
     """Store or run enqueued jobs.
 
     ``name`` appears in log lines, as in "to database(default)".
-    ``joins_transaction`` is True when the adapter writes through the
-    caller's database transaction, so a rollback also drops the job.
     """
 
     name: str = ""
-    joins_transaction: bool = False
+    #: False when the adapter can't hold a job until a later run time.
+    supports_scheduling: bool = True
+
+    def transaction_alias(self) -> str | None:
+        """Return the database alias whose transaction the adapter writes through, or None.
+
+        A job enqueued inside a transaction on that alias is stored or
+        dropped with it. For any other answer, ``Job.enqueue`` waits for the
+        default database's commit (see ``Job.defers_enqueue``).
+        """
+        return None
 
     def enqueue(self, job: Job) -> None:
         """Enqueue ``job`` to run as soon as a worker is free."""
@@ -27,3 +35,11 @@ class QueueAdapter:
     def enqueue_at(self, job: Job, run_at: datetime.datetime) -> None:
         """Enqueue ``job`` to run at ``run_at`` (aware, UTC) or later."""
         raise NotImplementedError
+
+    def enqueue_all(self, jobs: list[Job]) -> None:
+        """Enqueue many jobs; each has ``scheduled_at`` set or None. Adapters may batch this."""
+        for job in jobs:
+            if job.scheduled_at is None:
+                self.enqueue(job)
+            else:
+                self.enqueue_at(job, job.scheduled_at)

@@ -25,23 +25,37 @@ class DatabaseAdapter(QueueAdapter):
     """
 
     name = "database"
-    joins_transaction = True
+
+    def transaction_alias(self) -> str | None:
+        return conf.get("DATABASE")
 
     def enqueue(self, job: Job) -> None:
-        self._insert(job, run_at=None)
+        row = self._row(job, run_at=None)
+        row.save(using=conf.get("DATABASE"), force_insert=True)
+        job.provider_job_id = row.pk
 
     def enqueue_at(self, job: Job, run_at: datetime.datetime) -> None:
-        self._insert(job, run_at=run_at)
+        row = self._row(job, run_at=run_at)
+        row.save(using=conf.get("DATABASE"), force_insert=True)
+        job.provider_job_id = row.pk
 
-    def _insert(self, job: Job, run_at: datetime.datetime | None) -> None:
+    def enqueue_all(self, jobs: list[Job]) -> None:
+        """Insert every job with one INSERT (Django splits it where SQLite's variable limit requires)."""
+        from ..models import DelayedJob
+
+        rows = [self._row(job, run_at=job.scheduled_at) for job in jobs]
+        DelayedJob.objects.using(conf.get("DATABASE")).bulk_create(rows)
+        for job, row in zip(jobs, rows, strict=True):
+            job.provider_job_id = row.pk
+
+    def _row(self, job: Job, run_at: datetime.datetime | None):
         from ..models import DelayedJob
 
         check_importable(type(job))
-        handler = encode_payload(job.serialize())
         now = timezone.now()
-        row = DelayedJob.objects.using(conf.get("DATABASE")).create(
+        return DelayedJob(
             priority=job.priority,
-            handler=handler,
+            handler=encode_payload(job.serialize()),
             run_at=run_at or now,
             queue=job.queue_name,
             created_at=now,
@@ -49,7 +63,6 @@ class DatabaseAdapter(QueueAdapter):
             job_id=job.job_id,
             job_class=registry.class_path(type(job)),
         )
-        job.provider_job_id = row.pk
 
 
 def encode_payload(payload: dict[str, Any]) -> str:

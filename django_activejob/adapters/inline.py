@@ -6,9 +6,6 @@ import datetime
 import json
 from typing import TYPE_CHECKING
 
-from django.db import transaction
-
-from ..exceptions import UnsupportedFeatureError
 from .base import QueueAdapter
 
 if TYPE_CHECKING:
@@ -23,23 +20,21 @@ class InlineAdapter(QueueAdapter):
     Inside a transaction the job runs after the commit, and not at all on a
     rollback. Exceptions from ``perform`` reach the caller of
     ``perform_later``, or of the commit. Scheduling with ``wait`` or
-    ``wait_until`` is not supported.
+    ``wait_until`` is not supported, and neither is retry_on with a wait.
     """
 
     name = "inline"
+    supports_scheduling = False
 
     def enqueue(self, job: Job) -> None:
+        from ..job import Job
+
         payload = json.loads(json.dumps(job.serialize()))
-        transaction.on_commit(lambda: _perform(payload))
+        performed = Job.deserialize(payload)
+        performed.adapter_name = self.name
+        performed.perform_now()
 
     def enqueue_at(self, job: Job, run_at: datetime.datetime) -> None:
-        raise UnsupportedFeatureError(
-            f"The inline adapter can't schedule {type(job).__name__} for {run_at.isoformat()}: "
-            f"use the database adapter, or enqueue without wait/wait_until."
-        )
-
-
-def _perform(payload: dict) -> None:
-    from ..job import Job
-
-    Job.deserialize(payload).perform_now()
+        # Job.enqueue rejects future run times before they get here, because
+        # supports_scheduling is False; a run time already reached runs now.
+        self.enqueue(job)
