@@ -98,9 +98,8 @@ class Job:
         self.kwargs: dict[str, Any] = dict(kwargs)
         self.job_id: uuid.UUID = uuid.uuid4()
         self.queue_name: str | None = None
+        # None until enqueue or perform_now resolves it from the class and settings.
         self.priority: int | None = None
-        # True until _apply_options resolves the class's priority for this job.
-        self._priority_from_class = True
         self.executions: int = 0
         #: Failed executions counted by each retry_on declaration.
         self.exception_executions: dict[str, int] = {}
@@ -110,6 +109,8 @@ class Job:
         self.successfully_enqueued: bool = False
         self.locale: str | None = None
         self.timezone: str | None = None
+        # Arguments as stored in a payload, loaded at the start of perform_now.
+        self.serialized_arguments: Any = None
         # Name of the adapter that performs this job, for log lines.
         self.adapter_name: str | None = None
         # Options from job.set(), applied when the job is enqueued.
@@ -248,9 +249,8 @@ class Job:
             self.queue_name = prefixed_queue_name(validate_queue_name(self._default_queue_name()))
         if priority is not None:
             self.priority = validate_priority(priority)
-        elif self.priority is None or self._priority_from_class:
+        elif self.priority is None:
             self.priority = validate_priority(self._default_priority())
-            self._priority_from_class = False
 
     def _default_queue_name(self) -> Any:
         queue_as = type(self).queue_as
@@ -278,12 +278,13 @@ class Job:
     def _perform_now_on_instance(self) -> Any:
         """Perform this job in the calling thread and return what perform returns.
 
-        Exceptions from perform propagate to the caller after the
-        ``job_failed`` signal.
+        Arguments that are still serialized (a job from a queue) are loaded
+        first, so retry_on, discard_on and rescue_from also handle a
+        DeserializationError, such as a deleted model row. An exception that
+        no handler takes propagates after the ``job_failed`` signal.
         """
         self.executions += 1
         with translation.override(self.locale), _time_zone(self.timezone):
-            signals.job_started.send(type(self), job=self)
             started = time.perf_counter()
             try:
                 ran, result = self._perform_with_handlers()
@@ -301,19 +302,27 @@ class Job:
         return result
 
     def _perform_with_handlers(self) -> tuple[bool, Any]:
-        """Run perform inside the perform callbacks; let retry_on, discard_on and rescue_from handle errors.
+        """Load the arguments, then run perform inside the perform callbacks, with the rescue handlers.
 
         Returns ``(False, None)`` when a callback halted, and ``(True, None)``
-        when a handler took the exception.
+        when a retry_on or discard_on handler took the exception.
         """
         try:
+            self._deserialize_arguments_if_needed()
+            signals.job_started.send(type(self), job=self)
             return callbacks.run(self, "perform", lambda: self.perform(*self.arguments, **self.kwargs))
         except Exception as exc:
             handler = rescue.find_handler(type(self), exc)
             if handler is None:
                 raise
             handler.handle(self, exc)
-            return True, None
+            # A rescue_from method completed the job its own way.
+            return isinstance(handler, rescue.RescueHandler), None
+
+    def _deserialize_arguments_if_needed(self) -> None:
+        if self.serialized_arguments is not None:
+            self.arguments, self.kwargs = deserialize_arguments(self.serialized_arguments)
+            self.serialized_arguments = None
 
     #: ``MyJob.perform_now(*args)`` builds and performs a job at once;
     #: ``job.perform_now()`` performs an existing job instance.
@@ -347,12 +356,12 @@ class Job:
         argument can't be rebuilt, such as a model row that was deleted.
         """
         job = Job.instantiate(payload)
-        job.arguments, job.kwargs = deserialize_arguments(payload["arguments"])
+        job._deserialize_arguments_if_needed()
         return job
 
     @staticmethod
     def instantiate(payload: Any) -> Job:
-        """Rebuild a job from a payload, leaving its arguments still serialized."""
+        """Rebuild a job from a payload, leaving its arguments serialized until perform_now."""
         if not isinstance(payload, dict) or "job_class" not in payload or "arguments" not in payload:
             raise InvalidPayloadError(
                 f"Job payload must be a JSON object with 'job_class' and 'arguments', "
@@ -375,9 +384,9 @@ class Job:
             job.exception_executions = {
                 str(key): int(value) for key, value in payload.get("exception_executions", {}).items()
             }
-            job._priority_from_class = False
             job.locale = payload.get("locale")
             job.timezone = payload.get("timezone")
+            job.serialized_arguments = payload["arguments"]
             job.enqueued_at = _parse_datetime(payload.get("enqueued_at"))
             job.scheduled_at = _parse_datetime(payload.get("scheduled_at"))
         except (KeyError, TypeError, ValueError) as exc:

@@ -9,7 +9,6 @@ from .. import log
 from ..exceptions import InvalidPayloadError
 from ..job import Job
 from ..models import DelayedJob
-from ..serialization import deserialize_arguments
 
 
 @dataclass
@@ -47,15 +46,9 @@ def execute(row: DelayedJob) -> Execution:
     job.executions += row.attempts
 
     try:
-        job.arguments, job.kwargs = deserialize_arguments(payload["arguments"])
-    except Exception as exc:
-        # A missing row or a database error while loading a model may go
-        # away; a malformed payload won't.
-        log.job_unloadable(row.pk, row.job_id, exc)
-        return Execution(job=job, error=exc, permanent=isinstance(exc, InvalidPayloadError))
-
-    try:
         job.perform_now()
     except Exception as exc:
-        return Execution(job=job, error=exc)
+        # A malformed argument in the payload will never load; a missing row
+        # or a database error while loading a model may go away.
+        return Execution(job=job, error=exc, permanent=isinstance(exc, InvalidPayloadError))
     return Execution(job=job)
