@@ -16,7 +16,7 @@ from .exceptions import (
     SerializationError,
     UnsupportedFeatureError,
 )
-from .job import Job
+from .job import Job, perform_all_later
 
 __version__ = "0.1.0"
 
@@ -27,4 +27,5 @@ __all__ = [
     "RecordNotFoundDeserializationError",
     "SerializationError",
     "UnsupportedFeatureError",
+    "perform_all_later",
 ]

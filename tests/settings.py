@@ -15,9 +15,13 @@ INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
 
 _database = DATABASES["default"]
 if _database["ENGINE"].endswith("sqlite3"):
-    # A file, not pytest-django's in-memory default, so worker processes share it.
-    _test_name = str(BASE_DIR.parent / "tests" / "var" / f"test-{os.environ.get('DJANGO_SERIES', '5.2')}.sqlite3")
+    # A file, not pytest-django's in-memory default, so worker processes share
+    # it. The name carries the pytest process id, so parallel runs don't share
+    # a file; worker processes inherit it through the environment.
     (BASE_DIR.parent / "tests" / "var").mkdir(exist_ok=True)
+    _test_name = os.environ.setdefault(
+        "ACTIVEJOB_TEST_SQLITE_NAME", str(BASE_DIR.parent / "tests" / "var" / f"test-{os.getpid()}.sqlite3")
+    )
 else:
     _test_name = "test_" + _database["NAME"]
 _database.setdefault("TEST", {})["NAME"] = _test_name

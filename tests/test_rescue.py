@@ -208,3 +208,17 @@ def test_unlimited_attempts():
     handler = RetryHandler((FlakyError,), attempts=float("inf"))
 
     assert handler.attempts > 10**9
+
+
+def test_worker_retries_after_retry_on_gives_up():
+    RetryThreeJob.perform_later()
+    work_off()
+    later = timezone.now() + datetime.timedelta(seconds=7)
+
+    Worker(WorkerOptions(identifier="later"), now=lambda: later).work_off()
+
+    # retry_on stays used up, so execution 4 goes straight to the worker's retry.
+    assert executions("retry-three") == ["1", "2", "3", "4"]
+    row = DelayedJob.objects.get()
+    assert row.attempts == 2
+    assert row.last_error.startswith("tests.testapp.lifecycle_jobs.FlakyError: execution 4")
