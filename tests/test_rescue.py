@@ -222,3 +222,39 @@ def test_worker_retries_after_retry_on_gives_up():
     row = DelayedJob.objects.get()
     assert row.attempts == 2
     assert row.last_error.startswith("tests.testapp.lifecycle_jobs.FlakyError: execution 4")
+
+
+def test_lifecycle_signals_sent():
+    from django_activejob import signals
+
+    received = []
+
+    def remember(signal_name):
+        def receiver(sender, job, **kwargs):
+            received.append((signal_name, sender.__name__))
+
+        return receiver
+
+    names = ["job_enqueued", "job_started", "job_performed", "job_failed",
+             "job_retry_scheduled", "job_retry_stopped", "job_discarded"]
+    receivers = {name: remember(name) for name in names}
+    for name, receiver in receivers.items():
+        getattr(signals, name).connect(receiver)
+    try:
+        RetryWithHandlerJob.perform_later()
+        work_off()
+        RescuingJob.perform_now("value")
+    finally:
+        for name, receiver in receivers.items():
+            getattr(signals, name).disconnect(receiver)
+
+    assert received == [
+        ("job_enqueued", "RetryWithHandlerJob"),
+        ("job_started", "RetryWithHandlerJob"),
+        ("job_retry_scheduled", "RetryWithHandlerJob"),
+        ("job_enqueued", "RetryWithHandlerJob"),
+        ("job_started", "RetryWithHandlerJob"),
+        ("job_retry_stopped", "RetryWithHandlerJob"),
+        ("job_started", "RescuingJob"),
+        ("job_performed", "RescuingJob"),
+    ]

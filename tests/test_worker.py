@@ -438,3 +438,20 @@ def test_uncommitted_job_invisible_to_worker():
 
     assert work_off().performed == 1
     assert Performance.objects.filter(label="after commit").count() == 1
+
+
+@override_settings(TIME_ZONE="Europe/Berlin")
+def test_wait_across_dst_runs_once_on_time(monkeypatch):
+    frozen = datetime.datetime(2026, 10, 25, 0, 50, tzinfo=datetime.UTC)
+    monkeypatch.setattr(timezone, "now", lambda: frozen)
+    RecordJob.set(wait=datetime.timedelta(minutes=30)).perform_later("after the change")
+    monkeypatch.undo()
+
+    for minute in (1, 10, 19):
+        work_off(lambda m=minute: datetime.datetime(2026, 10, 25, 1, m, 59, tzinfo=datetime.UTC))
+    assert Performance.objects.count() == 0
+
+    work_off(lambda: datetime.datetime(2026, 10, 25, 1, 20, tzinfo=datetime.UTC))
+    work_off(lambda: datetime.datetime(2026, 10, 25, 2, 0, tzinfo=datetime.UTC))
+
+    assert Performance.objects.filter(label="after the change").count() == 1
