@@ -18,7 +18,7 @@
 
 Order: callbacks of a parent class run before those of a subclass, and
 callbacks of one class in the order they are written. ``before`` and
-``around`` callbacks run in that order, each ``around`` wrapping the rest;
+``around`` callbacks run in that order, and each ``around`` wraps the rest.
 ``after`` callbacks run in reverse, so the whole chain nests like ``with``
 blocks. A ``before`` callback halts the chain by raising Abort; an
 ``around`` callback halts it by returning without calling its argument.

@@ -179,7 +179,7 @@ class Job:
 
         The enqueue callbacks run around the hand-over. When the adapter
         can't write through the caller's transaction (see ``defers_enqueue``),
-        all of it waits for the commit and is dropped on a rollback; until
+        all of it waits for the commit and is dropped on a rollback. Until
         then ``successfully_enqueued`` is False.
         """
         if wait is None and wait_until is None:

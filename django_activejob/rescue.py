@@ -11,9 +11,9 @@ When ``perform`` raises, the handler declared last whose exceptions match
 runs: class decorators count as declared after the methods of the class
 body, and the decorator written highest is applied last. A subclass's
 handlers are checked before its parents'. An exception that no handler
-takes, or that a ``retry_on`` without a handler raises again once its
-attempts are used up, leaves ``perform_now`` and reaches the queue adapter;
-the database worker then retries it on its own schedule (``attempts**4 + 5``
+takes leaves ``perform_now`` and reaches the queue adapter. So does one that
+a ``retry_on`` without a handler raises again once its attempts are used up.
+The database worker then retries it on its own schedule (``attempts**4 + 5``
 seconds, up to ``MAX_ATTEMPTS``).
 """
 
@@ -164,9 +164,9 @@ def retry_on(
     ``attempts`` counts executions including the first, so ``attempts=3``
     performs at most three times (two retries); ``"unlimited"`` never stops.
     Each declaration counts its own executions. When the attempts are used
-    up, ``handler(job, exception)`` runs if given; otherwise the exception
-    is raised again for the queue adapter, and the database worker applies
-    its own retries.
+    up, ``handler(job, exception)`` runs if given. Without a handler the
+    exception is raised again for the queue adapter, and the database
+    worker applies its own retries.
 
     ``wait`` is seconds, a timedelta, ``"polynomially_longer"``
     (``executions**4 + 2`` seconds) or a callable of the execution count;
