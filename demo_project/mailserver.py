@@ -19,12 +19,15 @@ def free_port() -> int:
 class _Collector:
     def __init__(self) -> None:
         self.messages: list[email.message.EmailMessage] = []
+        #: The envelope recipients of each message, Bcc included.
+        self.recipients: list[list[str]] = []
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server, session, envelope) -> str:
         message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
         with self.lock:
             self.messages.append(message)
+            self.recipients.append(list(envelope.rcpt_tos))
         return "250 Message accepted for delivery"
 
 
@@ -41,6 +44,12 @@ class SMTPServer:
     def messages(self) -> list[email.message.EmailMessage]:
         with self.collector.lock:
             return list(self.collector.messages)
+
+    @property
+    def recipients(self) -> list[list[str]]:
+        """The sorted envelope recipients of each message, Bcc included."""
+        with self.collector.lock:
+            return [sorted(recipients) for recipients in self.collector.recipients]
 
     @property
     def url(self) -> str:

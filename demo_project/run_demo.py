@@ -59,7 +59,7 @@ JOB_TABLE = "django_activejob_delayedjob"
 PASSWORD = "correct-horse-battery-staple"
 SERVER_START_TIMEOUT = 30.0
 WORKER_TIMEOUT = 120.0
-WORKER_COMMAND = ["jobs_worker", "--queue", "default", "--exit-on-complete", "--sleep-delay", "0.5"]
+WORKER_COMMAND = ["jobs_worker", "--queue", "default,mailers", "--exit-on-complete", "--sleep-delay", "0.5"]
 
 
 class DemoError(Exception):

@@ -125,3 +125,107 @@ def check_mysql_charset(app_configs: Any = None, databases: Any = None, **kwargs
              f"COLLATE utf8mb4_unicode_ci;",
         id="activejob.W001",
     )]
+
+
+@register(Tags.compatibility)
+def check_serializers(app_configs: Any = None, **kwargs: Any) -> list:
+    """Report every ``ACTIVEJOB["SERIALIZERS"]`` entry that can't be loaded or clashes with another's tag."""
+    from .serialization import find_serializer_setting_errors
+
+    if not isinstance(conf.user_settings(), dict):
+        # check_settings reports E001 for this.
+        return []
+    return [
+        Error(error.message, hint=error.hint, id="activejob.E006")
+        for error in find_serializer_setting_errors(conf.get("SERIALIZERS"))
+    ]
+
+
+@register(Tags.compatibility)
+def check_mail_delivery(app_configs: Any = None, **kwargs: Any) -> list:
+    """Report invalid mail delivery settings, and a delivery backend that would enqueue again."""
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+    from django.utils.module_loading import import_string
+
+    from .mail import delivery
+
+    user = conf.user_settings()
+    if not isinstance(user, dict):
+        # check_settings reports E001 for this.
+        return []
+    backend = conf.get("MAIL_DELIVERY_BACKEND")
+    mailer = conf.get("MAIL_DELIVERY_MAILER")
+    errors: list = []
+    if backend is not None and (not isinstance(backend, str) or not backend):
+        errors.append(Error(
+            f"ACTIVEJOB['MAIL_DELIVERY_BACKEND'] = {backend!r} is invalid.",
+            hint="Set it to the dotted path of an email backend, or None to use EMAIL_BACKEND.",
+            id="activejob.E010",
+        ))
+    if not isinstance(mailer, str) or not mailer:
+        errors.append(Error(
+            f"ACTIVEJOB['MAIL_DELIVERY_MAILER'] = {mailer!r} is invalid.",
+            hint="Set it to an alias from MAILERS.",
+            id="activejob.E011",
+        ))
+    if errors:
+        return errors
+
+    if delivery.uses_mailers():
+        if backend is not None:
+            errors.append(Warning(
+                "ACTIVEJOB['MAIL_DELIVERY_BACKEND'] is ignored, because MAILERS is set.",
+                hint="Remove it, and set ACTIVEJOB['MAIL_DELIVERY_MAILER'] to the alias of the "
+                     "mailer that MailDeliveryJob sends through.",
+                id="activejob.W010",
+            ))
+        if mailer not in settings.MAILERS:
+            # Django's own checks report a missing "default" mailer, so only a chosen alias is checked.
+            if "MAIL_DELIVERY_MAILER" in user:
+                errors.append(Error(
+                    f"ACTIVEJOB['MAIL_DELIVERY_MAILER'] = {mailer!r} is not an alias in MAILERS.",
+                    hint=f"Set it to one of {sorted(settings.MAILERS)}.",
+                    id="activejob.E011",
+                ))
+            return errors
+
+    path = delivery.delivery_backend_path()
+    try:
+        backend_class = import_string(path)
+    except ImportError as exc:
+        errors.append(Error(
+            f"The email backend {path!r} that MailDeliveryJob sends through could not be imported: {exc}",
+            hint=f"Fix {delivery.delivery_setting()}.",
+            id="activejob.E010",
+        ))
+        return errors
+    try:
+        delivery.reject_job_backend(backend_class)
+    except ImproperlyConfigured as exc:
+        errors.append(Error(str(exc), id="activejob.E012"))
+    return errors
+
+
+@register(Tags.compatibility)
+def check_async_settings(app_configs: Any = None, **kwargs: Any) -> list:
+    """Report invalid ``ASYNC_MAX_THREADS`` and ``ASYNC_SHUTDOWN_TIMEOUT`` values for the async adapter."""
+    if not isinstance(conf.user_settings(), dict):
+        # check_settings reports E001 for this.
+        return []
+    errors = []
+    threads = conf.get("ASYNC_MAX_THREADS")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        errors.append(Error(
+            f"ACTIVEJOB['ASYNC_MAX_THREADS'] = {threads!r} is invalid.",
+            hint="Set it to an int of 1 or more, or None for the number of CPUs.",
+            id="activejob.E020",
+        ))
+    timeout = conf.get("ASYNC_SHUTDOWN_TIMEOUT")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 <= timeout < math.inf:
+        errors.append(Error(
+            f"ACTIVEJOB['ASYNC_SHUTDOWN_TIMEOUT'] = {timeout!r} is invalid.",
+            hint="Set it to a finite number of seconds, 0 or more.",
+            id="activejob.E021",
+        ))
+    return errors

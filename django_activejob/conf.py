@@ -12,10 +12,11 @@ from django.conf import settings
 
 #: Defaults follow delayed_job where it has the same setting.
 DEFAULTS: dict[str, Any] = {
-    # "database", "inline", or the dotted path of a QueueAdapter subclass.
+    # "database", "inline", "async", "test", or the dotted path of a QueueAdapter subclass.
     "QUEUE_ADAPTER": "database",
     # The database alias that holds the DelayedJob table.
     "DATABASE": "default",
+    "SERIALIZERS": [],  # dotted paths of ArgumentSerializer subclasses, tried before the built-ins
     "DEFAULT_QUEUE_NAME": "default",
     "DEFAULT_PRIORITY": 0,
     "MAX_ATTEMPTS": 25,
@@ -39,6 +40,12 @@ DEFAULTS: dict[str, Any] = {
     # Prepended with the delimiter to every queue name, e.g. "shop" makes "shop_default".
     "QUEUE_NAME_PREFIX": "",
     "QUEUE_NAME_DELIMITER": "_",
+    "ASYNC_MAX_THREADS": None,  # pool size of the async adapter; None uses the number of CPUs
+    "ASYNC_SHUTDOWN_TIMEOUT": 10.0,  # seconds the async adapter waits for running jobs at exit
+    # Backend path MailDeliveryJob sends through when MAILERS is not set; None uses EMAIL_BACKEND.
+    "MAIL_DELIVERY_BACKEND": None,
+    # MAILERS alias MailDeliveryJob sends through on Django 6.1+ when MAILERS is set.
+    "MAIL_DELIVERY_MAILER": "default",
 }
 
 

@@ -113,6 +113,8 @@ class Job:
         self.serialized_arguments: Any = None
         # Name of the adapter that performs this job, for log lines.
         self.adapter_name: str | None = None
+        # Arguments serialized by a deferred enqueue, used by serialize().
+        self._arguments_at_enqueue: dict[str, Any] | None = None
         # Options from job.set(), applied when the job is enqueued.
         self._wait: Any = None
         self._wait_until: Any = None
@@ -192,6 +194,9 @@ class Job:
         adapter = self.adapter()
         check_scheduling(adapter, self)
         if self.defers_enqueue(adapter):
+            # Serialize now: a bad argument fails in the caller, and changes to
+            # the arguments before the commit don't reach the job.
+            self._arguments_at_enqueue = serialize_arguments(self.arguments, self.kwargs)
             transaction.on_commit(lambda: self._enqueue_with_callbacks(adapter), using=DEFAULT_DB_ALIAS)
         else:
             self._enqueue_with_callbacks(adapter)
@@ -209,6 +214,7 @@ class Job:
         else:
             adapter.enqueue_at(self, self.scheduled_at)
         self.successfully_enqueued = True
+        self._arguments_at_enqueue = None
         signals.job_enqueued.send(type(self), job=self, adapter=adapter)
 
     def defers_enqueue(self, adapter: QueueAdapter) -> bool:
@@ -220,6 +226,8 @@ class Job:
         async, a database adapter on another alias); True always defers;
         False never does. Outside a transaction nothing waits.
         """
+        if not transaction.get_connection(DEFAULT_DB_ALIAS).in_atomic_block:
+            return False
         setting = type(self).enqueue_after_transaction_commit
         if setting is None:
             setting = conf.get("ENQUEUE_AFTER_TRANSACTION_COMMIT")
@@ -287,7 +295,7 @@ class Job:
         with translation.override(self.locale), _time_zone(self.timezone):
             started = time.perf_counter()
             try:
-                ran, result = self._perform_with_handlers()
+                outcome, result = self._perform_with_handlers()
             except BaseException as exc:
                 # BaseException too, so an interrupted job (a forced worker stop,
                 # Ctrl+C) still reaches the failure signal and log.
@@ -295,29 +303,33 @@ class Job:
                 signals.job_failed.send(type(self), job=self, exception=exc, duration=duration)
                 raise
             duration = time.perf_counter() - started
-            if ran:
+            if outcome == "performed":
                 signals.job_performed.send(type(self), job=self, duration=duration)
-            else:
+            elif outcome == "halted":
                 signals.job_halted.send(type(self), job=self, event="perform")
         return result
 
-    def _perform_with_handlers(self) -> tuple[bool, Any]:
+    def _perform_with_handlers(self) -> tuple[str, Any]:
         """Load the arguments, then run perform inside the perform callbacks, with the rescue handlers.
 
-        Returns ``(False, None)`` when a callback halted, and ``(True, None)``
-        when a retry_on or discard_on handler took the exception.
+        Returns the outcome and perform's result. The outcome is "performed",
+        "halted" (a callback stopped it) or "handled" (retry_on or discard_on
+        took the exception and sent its own signal). A rescue_from method
+        counts as performed, since it completed the job its own way.
         """
         try:
             self._deserialize_arguments_if_needed()
             signals.job_started.send(type(self), job=self)
-            return callbacks.run(self, "perform", lambda: self.perform(*self.arguments, **self.kwargs))
+            ran, result = callbacks.run(
+                self, "perform", lambda: self.perform(*self.arguments, **self.kwargs)
+            )
+            return ("performed" if ran else "halted"), result
         except Exception as exc:
             handler = rescue.find_handler(type(self), exc)
             if handler is None:
                 raise
             handler.handle(self, exc)
-            # A rescue_from method completed the job its own way.
-            return isinstance(handler, rescue.RescueHandler), None
+            return ("performed" if isinstance(handler, rescue.RescueHandler) else "handled"), None
 
     def _deserialize_arguments_if_needed(self) -> None:
         if self.serialized_arguments is not None:
@@ -338,7 +350,11 @@ class Job:
             "job_id": str(self.job_id),
             "queue_name": self.queue_name,
             "priority": self.priority,
-            "arguments": serialize_arguments(self.arguments, self.kwargs),
+            "arguments": (
+                self._arguments_at_enqueue
+                if self._arguments_at_enqueue is not None
+                else serialize_arguments(self.arguments, self.kwargs)
+            ),
             "executions": self.executions,
             "exception_executions": self.exception_executions,
             "locale": self.locale,
@@ -423,6 +439,8 @@ def perform_all_later(jobs: Iterable[Job]) -> int:
 
     for adapter, group in groups.values():
         if any(job.defers_enqueue(adapter) for job in group):
+            for job in group:
+                job._arguments_at_enqueue = serialize_arguments(job.arguments, job.kwargs)
             transaction.on_commit(lambda a=adapter, g=group: _hand_all_to(a, g), using=DEFAULT_DB_ALIAS)
         else:
             _hand_all_to(adapter, group)
@@ -436,6 +454,7 @@ def _hand_all_to(adapter: QueueAdapter, jobs: list[Job]) -> None:
     adapter.enqueue_all(jobs)
     for job in jobs:
         job.successfully_enqueued = True
+        job._arguments_at_enqueue = None
     signals.jobs_enqueued_all.send(Job, jobs=jobs, adapter=adapter)
 
 

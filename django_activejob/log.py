@@ -210,3 +210,71 @@ def outcome_write_failed(row_id: int, job_id: Any, error: BaseException) -> None
     worker_logger.exception(
         "Could not record the outcome of row id=%s job_id=%s: %s", row_id, job_id, error
     )
+
+
+# The async adapter's own events.
+
+#: Jobs named in one async adapter log line; the rest are only counted.
+MAX_LISTED_JOBS = 20
+
+
+def _list_jobs(jobs: list[str]) -> str:
+    listed = ", ".join(jobs[:MAX_LISTED_JOBS])
+    if len(jobs) > MAX_LISTED_JOBS:
+        listed += f" and {len(jobs) - MAX_LISTED_JOBS} more"
+    return listed
+
+
+def async_started(max_threads: int) -> None:
+    logger.info("Started the async adapter with up to %d thread(s)", max_threads)
+
+
+def async_job_failed(job: str, error: BaseException) -> None:
+    logger.error(
+        "Gave up on %s on the async adapter, which does not retry unhandled exceptions: %s: %s",
+        job, type(error).__name__, _first_line(error), exc_info=error,
+    )
+
+
+def async_connections_not_closed(job: str, error: BaseException) -> None:
+    logger.warning(
+        "Could not close the database connections of the async adapter thread after %s: %s: %s",
+        job, type(error).__name__, error,
+    )
+
+
+def async_stopping(dropped_queued: list[str], dropped_scheduled: list[str], running: int) -> None:
+    if not dropped_queued and not dropped_scheduled:
+        logger.info("Stopping the async adapter: no queued or scheduled jobs; %d job(s) running", running)
+        return
+    logger.warning(
+        "Stopping the async adapter: dropped %d queued and %d scheduled job(s), which will not run: "
+        "%s; %d job(s) running",
+        len(dropped_queued), len(dropped_scheduled), _list_jobs(dropped_queued + dropped_scheduled), running,
+    )
+
+
+def async_stopped(still_running: list[str]) -> None:
+    if not still_running:
+        logger.info("Stopped the async adapter")
+        return
+    logger.warning(
+        "Stopped the async adapter with %d job(s) still running: %s. Python can't stop a thread, "
+        "so the process waits for them to return before it exits; interrupt it (Ctrl+C) to exit at once.",
+        len(still_running), _list_jobs(still_running),
+    )
+
+
+def async_interrupted(running: list[str]) -> None:
+    logger.warning(
+        "Interrupted while waiting for %d async job(s) to finish: %s. They run until they return or the "
+        "process ends.",
+        len(running), _list_jobs(running),
+    )
+
+
+def async_exit_failed(error: BaseException) -> None:
+    logger.error(
+        "Could not stop the async adapter at interpreter exit: %s: %s", type(error).__name__, error,
+        exc_info=error,
+    )

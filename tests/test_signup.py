@@ -28,6 +28,7 @@ User = get_user_model()
 
 PASSWORD = "correct-horse-battery-staple"
 JOB_CLASS = "demo_project.blog.jobs.SignUpConfirmationEmailJob"
+MAIL_JOB_CLASS = "django_activejob.mail.jobs.MailDeliveryJob"
 # tests/settings.py sets SITE_URL to the test client's host.
 CONFIRM_LINK = re.compile(r"http://testserver/confirm/[\w-]+/[\w-]+/")
 
@@ -162,6 +163,15 @@ def test_confirmation_link_activates_user(client, smtp):
     assert "is now active" in response.text
     assert User.objects.get(username="ada").is_active is True
 
+    row = DelayedJob.objects.get()
+    assert row.job_class == MAIL_JOB_CLASS
+    assert row.queue == "mailers"
+    work_off()
+    welcome = smtp.wait_for_messages(2)[1]
+    assert welcome["To"] == "ada@example.com"
+    assert welcome["Subject"] == "Welcome to Demo Blog"
+    assert "http://testserver/accounts/login/" in text_body(welcome)
+
 
 @pytest.mark.django_db(transaction=True)
 def test_confirmation_link_reused_before_login(client, smtp):
@@ -174,6 +184,8 @@ def test_confirmation_link_reused_before_login(client, smtp):
 
     assert response.status_code == 200
     assert "was already active" in response.text
+    # Only the first confirmation enqueues the welcome email.
+    assert DelayedJob.objects.filter(job_class=MAIL_JOB_CLASS).count() == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -304,6 +316,24 @@ def test_enqueue_failure_leaves_no_user(client, monkeypatch):
         sign_up(client)
 
     assert not User.objects.filter(username="ada").exists()
+    assert DelayedJob.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_welcome_enqueue_failure_keeps_user_inactive(client, smtp, monkeypatch):
+    sign_up(client)
+    work_off()
+    path = confirmation_path(smtp.wait_for_messages(1)[0])
+
+    def fail_enqueue(*args, **kwargs):
+        raise EnqueueError("queue unavailable")
+
+    monkeypatch.setattr("demo_project.blog.views.deliver_later", fail_enqueue)
+
+    with pytest.raises(EnqueueError):
+        client.get(path)
+
+    assert User.objects.get(username="ada").is_active is False
     assert DelayedJob.objects.count() == 0
 
 

@@ -4,7 +4,7 @@ import logging
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMessage, EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.encoding import force_bytes
@@ -26,6 +26,24 @@ def confirmation_url(user) -> str:
     uidb64 = urlsafe_base64_encode(force_bytes(user.pk))
     token = confirmation_token_generator.make_token(user)
     return f"{settings.SITE_URL.rstrip('/')}{reverse('blog:confirm', args=[uidb64, token])}"
+
+
+def welcome_email(user) -> EmailMessage:
+    """Build the email that greets ``user`` once their account is confirmed.
+
+    The confirm view hands it to django_activejob.mail.deliver_later, which
+    stores the finished message in a MailDeliveryJob. Unlike the
+    confirmation email, it needs nothing that only the worker should
+    compute, so it needs no job class of its own.
+    """
+    return EmailMessage(
+        subject="Welcome to Demo Blog",
+        body=(
+            f"Hello {user.get_username()},\n\n"
+            f"Your account is active. Log in at {settings.SITE_URL.rstrip('/')}{reverse('login')}\n"
+        ),
+        to=[user.email],
+    )
 
 
 class SignUpConfirmationEmailJob(Job):

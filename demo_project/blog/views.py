@@ -8,8 +8,10 @@ from django.utils.http import urlsafe_base64_decode
 from django.views.decorators.http import require_GET, require_http_methods
 from django.views.generic import DetailView, ListView
 
+from django_activejob.mail import deliver_later
+
 from .forms import SignUpForm
-from .jobs import SignUpConfirmationEmailJob
+from .jobs import SignUpConfirmationEmailJob, welcome_email
 from .models import Post
 from .tokens import confirmation_token_generator
 
@@ -63,7 +65,7 @@ def confirm(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
 
     Responds 400 with an explanation when the user id or the token is
     invalid or expired. A valid link for an active user shows the success
-    page again.
+    page again. The first confirmation enqueues a welcome email.
     """
     user = user_from_uidb64(uidb64)
     if user is None or not confirmation_token_generator.check_token(user, token):
@@ -71,8 +73,11 @@ def confirm(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
 
     already_active = user.is_active
     if not already_active:
-        user.is_active = True
-        user.save(update_fields=["is_active"])
+        with transaction.atomic():
+            user.is_active = True
+            user.save(update_fields=["is_active"])
+            # MailDeliveryJob goes to the "mailers" queue, which the Procfile's worker takes too.
+            deliver_later(welcome_email(user))
     context = {"confirmed_user": user, "already_active": already_active}
     return render(request, "blog/confirm_done.html", context)
 

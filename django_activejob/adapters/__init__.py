@@ -1,8 +1,8 @@
 """Queue adapters: where an enqueued job goes.
 
 ``ACTIVEJOB["QUEUE_ADAPTER"]`` (or a job class's ``queue_adapter``) names
-one: ``"database"``, ``"inline"``, the dotted path of a QueueAdapter
-subclass, or an adapter instance.
+one: ``"database"``, ``"inline"``, ``"async"``, ``"test"``, the dotted path
+of a QueueAdapter subclass, or an adapter instance.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from .base import QueueAdapter
 BUILTIN_ADAPTERS = {
     "database": "django_activejob.adapters.database.DatabaseAdapter",
     "inline": "django_activejob.adapters.inline.InlineAdapter",
+    "test": "django_activejob.adapters.test.TestAdapter",
+    "async": "django_activejob.adapters.asynchronous.AsyncAdapter",
 }
 
 _instances: dict[str, QueueAdapter] = {}

@@ -30,7 +30,8 @@ class InlineAdapter(QueueAdapter):
         from ..job import Job
 
         payload = json.loads(json.dumps(job.serialize()))
-        performed = Job.deserialize(payload)
+        # Arguments load inside perform_now, where discard_on and retry_on see their errors.
+        performed = Job.instantiate(payload)
         performed.adapter_name = self.name
         performed.perform_now()
 

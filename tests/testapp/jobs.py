@@ -125,3 +125,50 @@ class PriorityJob(Job):
 
     def perform(self):
         return "done"
+
+
+# Jobs for the test adapter and its helpers, in tests/test_testing.py.
+
+from django_activejob.rescue import retry_on  # noqa: E402 - this section is appended to the file
+
+#: One (label, executions) entry per perform call of the Connection*Job
+#: classes, so a test can count performs on any adapter in this process.
+connection_attempts: list = []
+
+
+@retry_on(ConnectionError, attempts=3, wait=0)
+class ConnectionRetryJob(Job):
+    """Always raises ConnectionError; retry_on allows three executions."""
+
+    def perform(self, label):
+        connection_attempts.append((label, self.executions))
+        raise ConnectionError(f"{label}: execution {self.executions}")
+
+
+class ConnectionRetryFinalJob(ConnectionRetryJob):
+    """Like ConnectionRetryJob, but the database worker doesn't retry once retry_on gives up."""
+
+    max_attempts = 1
+
+
+@retry_on(ConnectionError, attempts=1, wait=0)
+class ConnectionNoRetryJob(Job):
+    """Always raises ConnectionError; retry_on with attempts=1 never retries."""
+
+    def perform(self, label):
+        connection_attempts.append((label, self.executions))
+        raise ConnectionError(f"{label}: execution {self.executions}")
+
+
+#: What ChainJob did in this process, in order.
+chained: list = []
+
+
+class ChainJob(Job):
+    """Enqueue itself with the remaining labels, recording when each perform starts and ends."""
+
+    def perform(self, label, *rest):
+        chained.append(f"start {label}")
+        if rest:
+            ChainJob.perform_later(*rest)
+        chained.append(f"end {label}")
