@@ -9,6 +9,7 @@
     SignUpConfirmationEmailJob.perform_later(user.id)
 """
 
+from .bulk import perform_all_later
 from .exceptions import (
     DeserializationError,
     EnqueueError,
@@ -16,7 +17,7 @@ from .exceptions import (
     SerializationError,
     UnsupportedFeatureError,
 )
-from .job import Job, perform_all_later
+from .job import Job
 
 __version__ = "0.1.0"
 

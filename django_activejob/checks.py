@@ -71,7 +71,7 @@ def _invalid(name: str, value: Any, expected: str) -> Error:
 
 
 def _check_queue_name() -> list:
-    from .job import validate_queue_name
+    from .queues import validate_queue_name
 
     try:
         validate_queue_name(conf.get("DEFAULT_QUEUE_NAME"))

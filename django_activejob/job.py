@@ -6,7 +6,7 @@ import datetime
 import functools
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from django.db import DEFAULT_DB_ALIAS, transaction
@@ -14,14 +14,13 @@ from django.utils import timezone, translation
 
 from . import callbacks, conf, registry, rescue, signals
 from .adapters import QueueAdapter, current_adapter
-from .exceptions import InvalidPayloadError, UnsupportedFeatureError
-from .scheduling import run_time
+from .exceptions import InvalidPayloadError
+from .queues import prefixed_queue_name, validate_priority, validate_queue_name
+from .scheduling import check_scheduling, run_time
 from .serialization import deserialize_arguments, serialize_arguments
 
 #: Bumped when the payload layout changes in a way older workers can't read.
 PAYLOAD_VERSION = 1
-
-MAX_QUEUE_NAME_LENGTH = 255
 
 
 class _ClassOrInstanceMethod:
@@ -410,54 +409,6 @@ class Job:
         return job
 
 
-def perform_all_later(jobs: Iterable[Job]) -> int:
-    """Enqueue many job instances at once and return how many were enqueued.
-
-    Build each job with its arguments and, if needed, ``.set(...)``::
-
-        perform_all_later([ResizeJob(image) for image in images])
-        perform_all_later([ReminderJob(user).set(wait=3600) for user in users])
-
-    Each adapter gets its jobs in one call; the database adapter writes them
-    with one INSERT. As in Rails, enqueue callbacks don't run. Each job's
-    ``successfully_enqueued`` and ``provider_job_id`` are set. Jobs for
-    adapters that can't write through the default database's transaction
-    wait for the commit, as with ``perform_later``.
-    """
-    jobs = list(jobs)
-    groups: dict[int, tuple[QueueAdapter, list[Job]]] = {}
-    for job in jobs:
-        if not isinstance(job, Job):
-            raise TypeError(f"perform_all_later() takes Job instances, not {job!r}.")
-        job._apply_options()
-        job.scheduled_at = run_time(job._wait, job._wait_until)
-        job.locale = translation.get_language()
-        job.timezone = timezone.get_current_timezone_name()
-        adapter = job.adapter()
-        check_scheduling(adapter, job)
-        groups.setdefault(id(adapter), (adapter, []))[1].append(job)
-
-    for adapter, group in groups.values():
-        if any(job.defers_enqueue(adapter) for job in group):
-            for job in group:
-                job._arguments_at_enqueue = serialize_arguments(job.arguments, job.kwargs)
-            transaction.on_commit(lambda a=adapter, g=group: _hand_all_to(a, g), using=DEFAULT_DB_ALIAS)
-        else:
-            _hand_all_to(adapter, group)
-    return len(jobs)
-
-
-def _hand_all_to(adapter: QueueAdapter, jobs: list[Job]) -> None:
-    now = timezone.now()
-    for job in jobs:
-        job.enqueued_at = now
-    adapter.enqueue_all(jobs)
-    for job in jobs:
-        job.successfully_enqueued = True
-        job._arguments_at_enqueue = None
-    signals.jobs_enqueued_all.send(Job, jobs=jobs, adapter=adapter)
-
-
 class ConfiguredJob:
     """A job class with options from ``Job.set()``, ready to enqueue."""
 
@@ -483,48 +434,6 @@ class ConfiguredJob:
         job = self.job_class(*args, **kwargs)
         job._apply_options(queue=self.options["queue"], priority=self.options["priority"])
         return job.perform_now()
-
-
-def validate_queue_name(queue: Any) -> str:
-    """Return ``queue`` if it is a usable queue name, else raise ValueError."""
-    if not isinstance(queue, str):
-        raise TypeError(f"Queue name {queue!r} is invalid: pass a str.")
-    if not queue or queue != queue.strip() or "," in queue:
-        raise ValueError(
-            f"Queue name {queue!r} is invalid: it must be non-empty, without surrounding "
-            f"whitespace or commas, because workers take comma-separated queue lists."
-        )
-    if len(queue) > MAX_QUEUE_NAME_LENGTH:
-        raise ValueError(
-            f"Queue name {queue[:40]!r}... is {len(queue)} characters long; the maximum is "
-            f"{MAX_QUEUE_NAME_LENGTH}."
-        )
-    return queue
-
-
-def check_scheduling(adapter: QueueAdapter, job: Job) -> None:
-    """Raise UnsupportedFeatureError if ``job`` has a future run time that ``adapter`` can't keep."""
-    if adapter.supports_scheduling or job.scheduled_at is None or job.scheduled_at <= timezone.now():
-        return
-    raise UnsupportedFeatureError(
-        f"The {adapter.name} adapter can't schedule {type(job).__name__} for "
-        f"{job.scheduled_at.isoformat()}: use the database adapter, or enqueue without wait/wait_until."
-    )
-
-
-def prefixed_queue_name(queue: str) -> str:
-    """Return ``queue`` with ``ACTIVEJOB["QUEUE_NAME_PREFIX"]`` and its delimiter in front, if set."""
-    prefix = conf.get("QUEUE_NAME_PREFIX")
-    if not prefix:
-        return queue
-    return validate_queue_name(f"{prefix}{conf.get('QUEUE_NAME_DELIMITER')}{queue}")
-
-
-def validate_priority(priority: Any) -> int:
-    """Return ``priority`` if it is an int, else raise TypeError."""
-    if not isinstance(priority, int) or isinstance(priority, bool):
-        raise TypeError(f"Priority {priority!r} is invalid: pass an int (lower runs first).")
-    return priority
 
 
 class _time_zone:

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.utils import timezone
+
+from .exceptions import UnsupportedFeatureError
+
+if TYPE_CHECKING:
+    from .adapters import QueueAdapter
+    from .job import Job
 
 
 def run_time(wait: Any = None, wait_until: Any = None) -> datetime.datetime | None:
@@ -64,3 +70,13 @@ def _as_utc(moment: Any) -> datetime.datetime:
             f"daylight-saving change. Pass an aware datetime or a wait= duration."
         )
     return earlier.astimezone(datetime.UTC)
+
+
+def check_scheduling(adapter: QueueAdapter, job: Job) -> None:
+    """Raise UnsupportedFeatureError if ``job`` has a future run time that ``adapter`` can't keep."""
+    if adapter.supports_scheduling or job.scheduled_at is None or job.scheduled_at <= timezone.now():
+        return
+    raise UnsupportedFeatureError(
+        f"The {adapter.name} adapter can't schedule {type(job).__name__} for "
+        f"{job.scheduled_at.isoformat()}: use the database adapter, or enqueue without wait/wait_until."
+    )

@@ -22,11 +22,10 @@ from django.db import IntegrityError, transaction
 from django.test import override_settings
 from django.utils import timezone
 
-from django_activejob import EnqueueError, SerializationError
+from django_activejob import EnqueueError, SerializationError, perform_all_later
 from django_activejob.adapters import resolve_adapter, use_adapter
 from django_activejob.adapters.asynchronous import THREAD_NAME_PREFIX, AsyncAdapter
 from django_activejob.checks import check_async_settings
-from django_activejob.job import perform_all_later
 from tests.conftest import worker_environment
 from tests.testapp.async_jobs import (
     BlockingJob,

@@ -8,8 +8,7 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone, translation
 
-from django_activejob import Job
-from django_activejob.job import perform_all_later
+from django_activejob import Job, perform_all_later
 from django_activejob.models import DelayedJob
 from django_activejob.worker import Worker, WorkerOptions
 from tests.testapp.jobs import NoopJob, RecordJob

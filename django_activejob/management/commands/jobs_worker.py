@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from ... import conf
-from ...job import validate_queue_name
+from ...queues import validate_queue_name
 from ...worker import Worker, WorkerOptions
 from ...worker.worker import MAX_SLEEP_DELAY, default_identifier, validate_identifier
 

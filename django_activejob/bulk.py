@@ -1,0 +1,62 @@
+"""perform_all_later: enqueue many jobs with one call per adapter."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import DEFAULT_DB_ALIAS, transaction
+from django.utils import timezone, translation
+
+from . import signals
+from .adapters import QueueAdapter
+from .job import Job
+from .scheduling import check_scheduling, run_time
+from .serialization import serialize_arguments
+
+
+def perform_all_later(jobs: Iterable[Job]) -> int:
+    """Enqueue many job instances at once and return how many were enqueued.
+
+    Build each job with its arguments and, if needed, ``.set(...)``::
+
+        perform_all_later([ResizeJob(image) for image in images])
+        perform_all_later([ReminderJob(user).set(wait=3600) for user in users])
+
+    Each adapter gets its jobs in one call; the database adapter writes them
+    with one INSERT. As in Rails, enqueue callbacks don't run. Each job's
+    ``successfully_enqueued`` and ``provider_job_id`` are set. Jobs for
+    adapters that can't write through the default database's transaction
+    wait for the commit, as with ``perform_later``.
+    """
+    jobs = list(jobs)
+    groups: dict[int, tuple[QueueAdapter, list[Job]]] = {}
+    for job in jobs:
+        if not isinstance(job, Job):
+            raise TypeError(f"perform_all_later() takes Job instances, not {job!r}.")
+        job._apply_options()
+        job.scheduled_at = run_time(job._wait, job._wait_until)
+        job.locale = translation.get_language()
+        job.timezone = timezone.get_current_timezone_name()
+        adapter = job.adapter()
+        check_scheduling(adapter, job)
+        groups.setdefault(id(adapter), (adapter, []))[1].append(job)
+
+    for adapter, group in groups.values():
+        if any(job.defers_enqueue(adapter) for job in group):
+            for job in group:
+                job._arguments_at_enqueue = serialize_arguments(job.arguments, job.kwargs)
+            transaction.on_commit(lambda a=adapter, g=group: _hand_all_to(a, g), using=DEFAULT_DB_ALIAS)
+        else:
+            _hand_all_to(adapter, group)
+    return len(jobs)
+
+
+def _hand_all_to(adapter: QueueAdapter, jobs: list[Job]) -> None:
+    now = timezone.now()
+    for job in jobs:
+        job.enqueued_at = now
+    adapter.enqueue_all(jobs)
+    for job in jobs:
+        job.successfully_enqueued = True
+        job._arguments_at_enqueue = None
+    signals.jobs_enqueued_all.send(Job, jobs=jobs, adapter=adapter)

@@ -1,0 +1,41 @@
+"""Queue names and priorities: validation and the project's queue name prefix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import conf
+
+MAX_QUEUE_NAME_LENGTH = 255
+
+
+def validate_queue_name(queue: Any) -> str:
+    """Return ``queue`` if it is a usable queue name, else raise ValueError."""
+    if not isinstance(queue, str):
+        raise TypeError(f"Queue name {queue!r} is invalid: pass a str.")
+    if not queue or queue != queue.strip() or "," in queue:
+        raise ValueError(
+            f"Queue name {queue!r} is invalid: it must be non-empty, without surrounding "
+            f"whitespace or commas, because workers take comma-separated queue lists."
+        )
+    if len(queue) > MAX_QUEUE_NAME_LENGTH:
+        raise ValueError(
+            f"Queue name {queue[:40]!r}... is {len(queue)} characters long; the maximum is "
+            f"{MAX_QUEUE_NAME_LENGTH}."
+        )
+    return queue
+
+
+def prefixed_queue_name(queue: str) -> str:
+    """Return ``queue`` with ``ACTIVEJOB["QUEUE_NAME_PREFIX"]`` and its delimiter in front, if set."""
+    prefix = conf.get("QUEUE_NAME_PREFIX")
+    if not prefix:
+        return queue
+    return validate_queue_name(f"{prefix}{conf.get('QUEUE_NAME_DELIMITER')}{queue}")
+
+
+def validate_priority(priority: Any) -> int:
+    """Return ``priority`` if it is an int, else raise TypeError."""
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        raise TypeError(f"Priority {priority!r} is invalid: pass an int (lower runs first).")
+    return priority
