@@ -264,7 +264,8 @@ class Demo:
         self.step_run_worker()
         message = self.step_show_email()
         self.step_confirm(message)
-        print("\nDone: the request only enqueued the job, and the worker sent the email.")
+        self.step_welcome_email()
+        print("\nDone: the requests only enqueued jobs, and the worker sent the emails.")
 
     # Steps
 
@@ -416,6 +417,19 @@ class Demo:
         self.print_user()
         if not self.query("SELECT is_active FROM auth_user WHERE username = 'ada'")[0]["is_active"]:
             raise DemoError("the confirmation page loaded, but the user is still inactive.")
+
+    def step_welcome_email(self) -> None:
+        self.step("The confirmation enqueued a welcome email with deliver_later")
+        for row in self.job_rows():
+            self.print_job_row(row, show_handler=False)
+        self.run_worker()
+        try:
+            messages = self.smtp.wait_for_messages(2, timeout=10)
+        except TimeoutError as exc:
+            raise DemoError(str(exc)) from exc
+        welcome = messages[1]
+        print()
+        print_fields({name: welcome[name] for name in ("To", "Subject")})
 
     # Processes
 

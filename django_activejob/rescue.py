@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import callbacks, signals
+from .exceptions import UnsupportedFeatureError
+from .queues import validate_priority, validate_queue_name
 
 if TYPE_CHECKING:
     from .job import Job
@@ -100,6 +102,13 @@ class RetryHandler:
         job.exception_executions[self.key] = executions
         if executions < self.attempts:
             wait = self.delay(executions)
+            adapter = job.adapter()
+            if wait and not adapter.supports_scheduling:
+                raise UnsupportedFeatureError(
+                    f"{type(job).__name__} has retry_on({_names(self.exceptions)}) with a wait of "
+                    f"{wait.total_seconds():.3g} s, but the {adapter.name} adapter can't schedule "
+                    f"the retry. Pass retry_on(..., wait=0), or use the database adapter."
+                ) from exception
             signals.job_retry_scheduled.send(type(job), job=job, exception=exception, wait=wait)
             job.retry_job(wait=wait, queue=self.queue, priority=self.priority)
             return
@@ -129,6 +138,14 @@ class RetryHandler:
         return datetime.timedelta(seconds=seconds + seconds * self.jitter * random.random())
 
 
+def _validate_handler(declaration: str, handler: Any) -> None:
+    if handler is not None and not callable(handler):
+        raise TypeError(
+            f"{declaration}(handler={handler!r}) is invalid: pass a callable that takes "
+            f"(job, exception), or None."
+        )
+
+
 def _validate_retry(wait: Any, attempts: Any, jitter: Any) -> int | float:
     if attempts == "unlimited":
         attempts = float("inf")
@@ -142,8 +159,8 @@ def _validate_retry(wait: Any, attempts: Any, jitter: Any) -> int | float:
     )
     if not valid_wait:
         raise ValueError(
-            f"wait={wait!r} is invalid: pass seconds, a timedelta, 'polynomially_longer' or a "
-            f"callable that takes the execution count."
+            f"wait={wait!r} is invalid: pass seconds (0 or more), a timedelta, 'polynomially_longer' "
+            f"or a callable that takes the execution count."
         )
     if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or jitter < 0:
         raise ValueError(f"jitter={jitter!r} is invalid: pass a fraction of 0 or more, such as 0.15.")
@@ -180,6 +197,11 @@ def retry_on(
     """
     types = _exception_types(exceptions)
     attempts_limit = _validate_retry(wait, attempts, jitter)
+    if queue is not None:
+        validate_queue_name(queue)
+    if priority is not None:
+        validate_priority(priority)
+    _validate_handler("retry_on", handler)
     declaration = RetryHandler(types, wait, attempts_limit, queue, priority, jitter, handler)
     return _add_handler(declaration)
 
@@ -192,7 +214,9 @@ def discard_on(
     ``handler(job, exception)`` runs first if given, then the ``after_discard``
     callbacks. The worker deletes the row as if the job had succeeded.
     """
-    return _add_handler(DiscardHandler(_exception_types(exceptions), handler))
+    types = _exception_types(exceptions)
+    _validate_handler("discard_on", handler)
+    return _add_handler(DiscardHandler(types, handler))
 
 
 def rescue_from(*exceptions: type[Exception]) -> Callable[[Callable], Callable]:

@@ -180,7 +180,7 @@ def test_retry_wait_queue_and_priority():
     [
         ({"attempts": 0}, "attempts=0 is invalid: pass an int of 1 or more, or 'unlimited'."),
         ({"attempts": "forever"}, "attempts='forever' is invalid"),
-        ({"wait": "exponentially"}, "wait='exponentially' is invalid: pass seconds, a timedelta"),
+        ({"wait": "exponentially"}, "wait='exponentially' is invalid: pass seconds (0 or more), a timedelta"),
         ({"wait": -1}, "wait=-1 is invalid"),
         ({"jitter": -0.5}, "jitter=-0.5 is invalid"),
     ],
@@ -258,3 +258,34 @@ def test_lifecycle_signals_sent():
         ("job_started", "RescuingJob"),
         ("job_performed", "RescuingJob"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("declare", "message"),
+    [
+        (lambda: retry_on(FlakyError, queue=""), "Queue name '' is invalid"),
+        (lambda: retry_on(FlakyError, priority="high"), "Priority 'high' is invalid"),
+        (lambda: retry_on(FlakyError, handler=5), "retry_on(handler=5) is invalid: pass a callable"),
+        (lambda: discard_on(FlakyError, handler="x"), "discard_on(handler='x') is invalid: pass a callable"),
+    ],
+)
+def test_declaration_options_checked_early(declare, message):
+    with pytest.raises((TypeError, ValueError)) as raised:
+        declare()
+
+    assert message in str(raised.value)
+
+
+def test_retry_with_wait_on_inline_adapter_is_clear():
+    from django.test import override_settings
+
+    from django_activejob import UnsupportedFeatureError
+
+    with override_settings(ACTIVEJOB={"QUEUE_ADAPTER": "inline"}), pytest.raises(UnsupportedFeatureError) as raised:
+        RetryLaterJob.perform_later()
+
+    assert str(raised.value) == (
+        "RetryLaterJob has retry_on(tests.testapp.lifecycle_jobs.FlakyError) with a wait of 30 s, but "
+        "the inline adapter can't schedule the retry. Pass retry_on(..., wait=0), or use the database adapter."
+    )
+    assert isinstance(raised.value.__cause__, FlakyError)
