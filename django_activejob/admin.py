@@ -54,6 +54,14 @@ class DelayedJobAdmin(admin.ModelAdmin):
     def error_summary(self, obj: DelayedJob) -> str:
         return obj.error_summary
 
+    def save_model(self, request: HttpRequest, obj: DelayedJob, form, change: bool) -> None:
+        # Write only the edited columns, so a lock a worker took after the
+        # page was loaded isn't overwritten.
+        if change:
+            obj.save(update_fields=form.changed_data)
+        else:
+            super().save_model(request, obj, form, change)
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Jobs are created by enqueueing, never by hand.
         return False

@@ -9,7 +9,7 @@ from django.utils import timezone, translation
 
 from . import signals
 from .adapters import QueueAdapter
-from .job import Job
+from .job import Job, current_zone_name
 from .scheduling import check_scheduling, run_time
 from .serialization import serialize_arguments
 
@@ -36,7 +36,7 @@ def perform_all_later(jobs: Iterable[Job]) -> int:
         job._apply_options()
         job.scheduled_at = run_time(job._wait, job._wait_until)
         job.locale = translation.get_language()
-        job.timezone = timezone.get_current_timezone_name()
+        job.timezone = current_zone_name()
         adapter = job.adapter()
         check_scheduling(adapter, job)
         groups.setdefault(id(adapter), (adapter, []))[1].append(job)
@@ -59,4 +59,9 @@ def _hand_all_to(adapter: QueueAdapter, jobs: list[Job]) -> None:
     for job in jobs:
         job.successfully_enqueued = True
         job._arguments_at_enqueue = None
-    signals.jobs_enqueued_all.send(Job, jobs=jobs, adapter=adapter)
+    for receiver, response in signals.jobs_enqueued_all.send_robust(Job, jobs=jobs, adapter=adapter):
+        if isinstance(response, Exception):
+            signals.logger.error(
+                "Signal receiver %r failed for perform_all_later: %s: %s",
+                receiver, type(response).__name__, response, exc_info=response,
+            )

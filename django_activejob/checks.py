@@ -1,4 +1,4 @@
-"""System checks for the ACTIVEJOB settings and the database that holds jobs."""
+"""System checks for the ACTIVEJOB settings and the database that stores jobs."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from django.core.checks import Error, Tags, Warning, register
 from django.db import DatabaseError, connections
 
 from . import conf
+from .queues import MAX_PRIORITY, MIN_PRIORITY, validate_priority
 
-_POSITIVE_NUMBERS = ("SLEEP_DELAY", "MAX_RUN_TIME")
+# Upper bounds keep timed waits and date arithmetic in range: one day between
+# polls, and about 31 years for a lock.
+_POSITIVE_NUMBERS = {"SLEEP_DELAY": 86400, "MAX_RUN_TIME": 10**9}
 _POSITIVE_INTS = ("MAX_ATTEMPTS", "READ_AHEAD", "MAX_ERROR_BYTES")
 _BOOLS = ("DESTROY_FAILED_JOBS", "DELAY_JOBS", "LOG_ARGUMENTS")
 
@@ -33,10 +36,11 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
             id="activejob.E002",
         ))
 
-    for name in _POSITIVE_NUMBERS:
+    for name, maximum in _POSITIVE_NUMBERS.items():
         value = conf.get(name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
-            errors.append(_invalid(name, value, "a finite number of seconds greater than 0"))
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < maximum:
+            expected = f"a number of seconds greater than 0 and less than {maximum:g}"
+            errors.append(_invalid(name, value, expected))
     for name in _POSITIVE_INTS:
         value = conf.get(name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -44,8 +48,11 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
     for name in _BOOLS:
         if not isinstance(conf.get(name), bool):
             errors.append(_invalid(name, conf.get(name), "True or False"))
-    if isinstance(conf.get("DEFAULT_PRIORITY"), bool) or not isinstance(conf.get("DEFAULT_PRIORITY"), int):
-        errors.append(_invalid("DEFAULT_PRIORITY", conf.get("DEFAULT_PRIORITY"), "an int"))
+    try:
+        validate_priority(conf.get("DEFAULT_PRIORITY"))
+    except (TypeError, ValueError):
+        errors.append(_invalid("DEFAULT_PRIORITY", conf.get("DEFAULT_PRIORITY"),
+                               f"an int from {MIN_PRIORITY} to {MAX_PRIORITY}"))
 
     if conf.get("ENQUEUE_AFTER_TRANSACTION_COMMIT") not in ("auto", True, False):
         errors.append(_invalid("ENQUEUE_AFTER_TRANSACTION_COMMIT",
@@ -96,8 +103,8 @@ def _check_adapter() -> list:
 def check_mysql_charset(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list:
     """Warn when the DelayedJob table on MySQL/MariaDB is not utf8mb4.
 
-    The handler is ASCII, so jobs always load; but last_error can't keep
-    characters such as emoji in a 3-byte utf8 table, and the worker escapes them.
+    The handler is ASCII, so jobs always load. But last_error can't keep
+    characters such as emoji in a 3-byte utf8 table, so the worker escapes them.
     """
     from .models import DelayedJob
 

@@ -188,7 +188,7 @@ class Job:
         self._apply_options(queue=queue, priority=priority)
         self.scheduled_at = run_time(wait, wait_until)
         self.locale = translation.get_language()
-        self.timezone = timezone.get_current_timezone_name()
+        self.timezone = current_zone_name()
 
         adapter = self.adapter()
         check_scheduling(adapter, self)
@@ -204,7 +204,7 @@ class Job:
     def _enqueue_with_callbacks(self, adapter: QueueAdapter) -> None:
         ran, _ = callbacks.run(self, "enqueue", lambda: self._hand_to(adapter))
         if not ran:
-            signals.job_halted.send(type(self), job=self, event="enqueue")
+            signals.emit(signals.job_halted, self, event="enqueue")
 
     def _hand_to(self, adapter: QueueAdapter) -> None:
         self.enqueued_at = timezone.now()
@@ -214,7 +214,7 @@ class Job:
             adapter.enqueue_at(self, self.scheduled_at)
         self.successfully_enqueued = True
         self._arguments_at_enqueue = None
-        signals.job_enqueued.send(type(self), job=self, adapter=adapter)
+        signals.emit(signals.job_enqueued, self, adapter=adapter)
 
     def defers_enqueue(self, adapter: QueueAdapter) -> bool:
         """Return whether enqueueing to ``adapter`` waits for the current transaction to commit.
@@ -291,21 +291,21 @@ class Job:
         no handler takes propagates after the ``job_failed`` signal.
         """
         self.executions += 1
-        with translation.override(self.locale), _time_zone(self.timezone):
-            started = time.perf_counter()
-            try:
+        started = time.perf_counter()
+        try:
+            with translation.override(self.locale), _time_zone(self.timezone):
                 outcome, result = self._perform_with_handlers()
-            except BaseException as exc:
-                # BaseException too, so an interrupted job (a forced worker stop,
-                # Ctrl+C) still reaches the failure signal and log.
-                duration = time.perf_counter() - started
-                signals.job_failed.send(type(self), job=self, exception=exc, duration=duration)
-                raise
+        except BaseException as exc:
+            # BaseException too, so an interrupted job (a forced worker stop,
+            # Ctrl+C) still reaches the failure signal and log.
             duration = time.perf_counter() - started
-            if outcome == "performed":
-                signals.job_performed.send(type(self), job=self, duration=duration)
-            elif outcome == "halted":
-                signals.job_halted.send(type(self), job=self, event="perform")
+            signals.emit(signals.job_failed, self, exception=exc, duration=duration)
+            raise
+        duration = time.perf_counter() - started
+        if outcome == "performed":
+            signals.emit(signals.job_performed, self, duration=duration)
+        elif outcome == "halted":
+            signals.emit(signals.job_halted, self, event="perform")
         return result
 
     def _perform_with_handlers(self) -> tuple[str, Any]:
@@ -318,7 +318,7 @@ class Job:
         """
         try:
             self._deserialize_arguments_if_needed()
-            signals.job_started.send(type(self), job=self)
+            signals.emit(signals.job_started, self)
             ran, result = callbacks.run(
                 self, "perform", lambda: self.perform(*self.arguments, **self.kwargs)
             )
@@ -382,9 +382,12 @@ class Job:
                 f"Job payload must be a JSON object with 'job_class' and 'arguments', "
                 f"not {str(payload)[:200]!r}."
             )
-        if payload.get("version", PAYLOAD_VERSION) > PAYLOAD_VERSION:
+        version = payload.get("version", PAYLOAD_VERSION)
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise InvalidPayloadError(f"Job payload version {version!r} is invalid: it must be an int.")
+        if version > PAYLOAD_VERSION:
             raise InvalidPayloadError(
-                f"Job payload version {payload['version']!r} is newer than this worker "
+                f"Job payload version {version!r} is newer than this worker "
                 f"reads ({PAYLOAD_VERSION}); upgrade django_activejob on the worker."
             )
 
@@ -404,7 +407,7 @@ class Job:
             job.serialized_arguments = payload["arguments"]
             job.enqueued_at = _parse_datetime(payload.get("enqueued_at"))
             job.scheduled_at = _parse_datetime(payload.get("scheduled_at"))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InvalidPayloadError(f"Job payload has an invalid field: {exc!r}.") from exc
         return job
 
@@ -436,11 +439,30 @@ class ConfiguredJob:
         return job.perform_now()
 
 
+def current_zone_name() -> str | None:
+    """Return the active time zone as a name that ``_time_zone`` loads again.
+
+    An IANA zone is stored by its key. A fixed offset, which has no such
+    key, is stored as ``"offset:<seconds east of UTC>"``.
+    """
+    zone = timezone.get_current_timezone()
+    key = getattr(zone, "key", None)
+    if isinstance(key, str):
+        return key
+    offset = zone.utcoffset(None)
+    if offset is None:
+        return timezone.get_current_timezone_name()
+    return f"offset:{int(offset.total_seconds())}"
+
+
 class _time_zone:
     """Activate a time zone by name for a block, or leave it as it is for None."""
 
     def __init__(self, name: str | None) -> None:
-        self.override = timezone.override(name) if name else None
+        zone: Any = name
+        if name and name.startswith("offset:"):
+            zone = datetime.timezone(datetime.timedelta(seconds=int(name.removeprefix("offset:"))))
+        self.override = timezone.override(zone) if name else None
 
     def __enter__(self) -> None:
         if self.override is not None:

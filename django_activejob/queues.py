@@ -34,8 +34,17 @@ def prefixed_queue_name(queue: str) -> str:
     return validate_queue_name(f"{prefix}{conf.get('QUEUE_NAME_DELIMITER')}{queue}")
 
 
+#: The range of the priority column, a 32-bit integer.
+MIN_PRIORITY = -(2**31)
+MAX_PRIORITY = 2**31 - 1
+
+
 def validate_priority(priority: Any) -> int:
-    """Return ``priority`` if it is an int, else raise TypeError."""
+    """Return ``priority`` if it is an int the priority column can store, else raise."""
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise TypeError(f"Priority {priority!r} is invalid: pass an int (lower runs first).")
+    if not MIN_PRIORITY <= priority <= MAX_PRIORITY:
+        raise ValueError(
+            f"Priority {priority} is invalid: pass an int from {MIN_PRIORITY} to {MAX_PRIORITY}."
+        )
     return priority

@@ -73,7 +73,7 @@ class DiscardHandler:
     handler: Callable[[Job, Exception], Any] | None = None
 
     def handle(self, job: Job, exception: Exception) -> None:
-        signals.job_discarded.send(type(job), job=job, exception=exception)
+        signals.emit(signals.job_discarded, job, exception=exception)
         if self.handler is not None:
             self.handler(job, exception)
         callbacks.run_after_discard(job, exception)
@@ -109,11 +109,11 @@ class RetryHandler:
                     f"{wait.total_seconds():.3g} s, but the {adapter.name} adapter can't schedule "
                     f"the retry. Pass retry_on(..., wait=0), or use the database adapter."
                 ) from exception
-            signals.job_retry_scheduled.send(type(job), job=job, exception=exception, wait=wait)
+            signals.emit(signals.job_retry_scheduled, job, exception=exception, wait=wait)
             job.retry_job(wait=wait, queue=self.queue, priority=self.priority)
             return
 
-        signals.job_retry_stopped.send(type(job), job=job, exception=exception)
+        signals.emit(signals.job_retry_stopped, job, exception=exception)
         callbacks.run_after_discard(job, exception)
         if self.handler is None:
             raise exception
@@ -186,7 +186,7 @@ def retry_on(
     worker applies its own retries.
 
     ``wait`` is seconds, a timedelta, ``"polynomially_longer"``
-    (``executions**4 + 2`` seconds) or a callable of the execution count;
+    (``executions**4 + 2`` seconds) or a callable of the execution count.
     ``jitter`` adds up to that fraction of the wait at random, so many
     failed jobs don't all retry at once. ``queue`` and ``priority`` apply to
     the retried job.

@@ -5,7 +5,12 @@ to the job instance. django_activejob's own log lines are written by
 receivers of these signals, in ``django_activejob.log``.
 """
 
+import logging
+from typing import Any
+
 from django.dispatch import Signal
+
+logger = logging.getLogger("django_activejob")
 
 #: A job was handed to its queue adapter. Extra: ``adapter``.
 job_enqueued = Signal()
@@ -36,3 +41,18 @@ job_discarded = Signal()
 #: perform_all_later handed jobs to one adapter. Sent with ``sender`` set to
 #: Job and ``jobs`` (a list) instead of ``job``. Extra: ``adapter``.
 jobs_enqueued_all = Signal()
+
+
+def emit(signal: Signal, job: Any, **extra: Any) -> None:
+    """Send a job signal with ``sender=type(job)``; log a receiver's exception instead of raising it.
+
+    A receiver that fails (a metrics client that is down) must not turn a
+    performed job into a failed one, which the worker would run again.
+    """
+    for receiver, response in signal.send_robust(type(job), job=job, **extra):
+        if isinstance(response, Exception):
+            logger.error(
+                "Signal receiver %r failed for %s (Job ID: %s): %s: %s",
+                receiver, type(job).__name__, job.job_id, type(response).__name__, response,
+                exc_info=response,
+            )

@@ -46,7 +46,7 @@ def current_adapter(class_setting: Any = None) -> QueueAdapter:
 
 @contextlib.contextmanager
 def use_adapter(adapter: Any) -> Iterator[QueueAdapter]:
-    """Send every job to ``adapter`` inside the block, whatever the settings say; for tests."""
+    """Send every job to ``adapter`` inside the block, overriding the settings; for tests."""
     instance = resolve_adapter(adapter)
     _overrides.append(instance)
     try:

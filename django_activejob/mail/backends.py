@@ -6,7 +6,9 @@ import logging
 from typing import Any
 
 from django.core.mail.backends.base import BaseEmailBackend
+from django.db import transaction
 
+from .. import conf
 from . import delivery
 
 logger = logging.getLogger("django_activejob.mail")
@@ -47,7 +49,9 @@ class JobEmailBackend(BaseEmailBackend):
             if not message.recipients():
                 continue
             try:
-                deliver_later(message)
+                # A savepoint, so a failed INSERT doesn't break the caller's transaction.
+                with transaction.atomic(using=conf.get("DATABASE")):
+                    deliver_later(message)
             except Exception:
                 if not self.fail_silently:
                     raise

@@ -94,6 +94,15 @@ class OutcomeRecorder:
         else:
             log.lock_lost(row.pk, row.job_id, self.identifier, "mark failed")
 
+    def abandon(self, row: DelayedJob) -> None:
+        """Give up on a row whose attempts were used up by workers that died running it."""
+        # NOTE: the class's own max_attempts is unknown before the payload
+        # loads, so lost attempts are compared with the global setting.
+        try:
+            self._give_up(row, row.attempts, row.last_error or "", self.now(), "its workers kept dying")
+        except DatabaseError as exc:
+            log.outcome_write_failed(row.pk, row.job_id, exc)
+
     def _max_attempts(self, execution: Execution) -> int:
         if execution.job is not None and type(execution.job).max_attempts is not None:
             return type(execution.job).max_attempts

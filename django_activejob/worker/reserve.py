@@ -44,6 +44,10 @@ def reserve(
     for longer than ``max_run_time`` (its worker died), or locked by this
     same identifier (the worker restarted). The order is priority (lowest
     first), then run_at, then id.
+
+    Taking over a lock counts as an attempt and records the lost worker in
+    last_error, so a job that kills its worker every time ends up failed
+    instead of running forever.
     """
     candidates = (
         DelayedJob.objects.using(using)
@@ -71,10 +75,25 @@ def reserve(
             DelayedJob.objects.using(using).filter(pk__in=[row.pk for row in rows]).update(
                 locked_at=now, locked_by=identifier, updated_at=now
             )
+        for row in rows:
+            if row.locked_at is not None:
+                _count_lost_attempt(row, using, now)
     for row in rows:
         row.locked_at = now
         row.locked_by = identifier
     return rows
+
+
+def _count_lost_attempt(row: DelayedJob, using: str, now: datetime.datetime) -> None:
+    row.attempts += 1
+    row.last_error = (
+        f"django_activejob.worker.reserve.WorkerLostError: worker {row.locked_by!r} locked the job "
+        f"at {row.locked_at.isoformat()} and never recorded an outcome; it stopped or lost its "
+        f"database connection while the job ran."
+    )
+    DelayedJob.objects.using(using).filter(pk=row.pk).update(
+        attempts=row.attempts, last_error=row.last_error, updated_at=now
+    )
 
 
 def release(*, identifier: str, using: str, rows: list[DelayedJob]) -> int:

@@ -170,6 +170,11 @@ class Worker:
             if self.stopping:
                 self._release(rows[index:])
                 return
+            if row.attempts >= self.recorder.max_attempts:
+                # Lost workers used up the attempts (see reserve); don't run it again.
+                self.recorder.abandon(row)
+                self.failed += 1
+                continue
             try:
                 execution = self._execute(row)
             except ForcedStop:
@@ -238,7 +243,10 @@ class Worker:
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
         if not self.stopping:
-            self.stop()
+            self.stopping = True
+            # Event.set() takes a lock that the interrupted main thread may
+            # hold inside Event.wait() or clear(), so set it from a thread.
+            threading.Thread(target=self._wakeup.set, daemon=True).start()
             log.worker_stopping(self.identifier, name)
             return
         log.worker_forced_stop(self.identifier, name)

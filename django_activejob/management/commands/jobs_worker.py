@@ -65,34 +65,40 @@ class Command(BaseCommand):
 
     def worker_options(self, options: dict[str, Any]) -> WorkerOptions:
         """Validate the command line and return the worker's options."""
-        given = [("--queue", value) for value in options["queue"] or []]
+        queue_options = [("--queue", value) for value in options["queue"] or []]
         if options["queues"] is not None:
-            given.append(("--queues", options["queues"]))
-        queues = parse_queues(given)
+            queue_options.append(("--queues", options["queues"]))
+        queues = parse_queues(queue_options)
+
         sleep_delay = options["sleep_delay"]
         if sleep_delay is not None and not (0 < sleep_delay < MAX_SLEEP_DELAY):
             raise CommandError(
                 f"--sleep-delay {sleep_delay} is invalid: pass a number of seconds greater than 0 "
                 f"and less than {MAX_SLEEP_DELAY}."
             )
+
         if options["read_ahead"] is not None and options["read_ahead"] < 1:
             raise CommandError(f"--read-ahead {options['read_ahead']} is invalid: pass 1 or more.")
+
         low, high = options["min_priority"], options["max_priority"]
         if low is not None and high is not None and low > high:
             raise CommandError(
                 f"--min-priority {low} is greater than --max-priority {high}: no job could match."
             )
+
         database = options["database"] or conf.get("DATABASE")
         if database not in connections.settings:
             raise CommandError(
                 f"--database {database!r} is not in DATABASES; use one of {sorted(connections.settings)}."
             )
+
         identifier = options["identifier"]
         if identifier is not None:
             try:
                 validate_identifier(identifier)
             except ValueError as exc:
                 raise CommandError(f"--identifier: {exc}") from None
+
         return WorkerOptions(
             queues=queues,
             identifier=identifier or default_identifier(),
