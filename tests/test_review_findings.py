@@ -138,17 +138,34 @@ def test_out_of_range_priority_rejected_at_set(priority):
 # JobEmailBackend with fail_silently must not break the caller's transaction.
 
 
-def test_fail_silently_keeps_caller_transaction_usable():
-    # 2**63 fits no backend's priority column, so the INSERT fails on each of them.
-    activejob = {
-        "QUEUE_ADAPTER": "database",
-        "DEFAULT_PRIORITY": 2**63,
-        "MAIL_DELIVERY_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
-    }
-    with override_settings(ACTIVEJOB=activejob, EMAIL_BACKEND="django_activejob.mail.backends.JobEmailBackend"):
-        with transaction.atomic():
-            sent = mail.send_mail("Alert", "body", None, ["ops@example.com"], fail_silently=True)
-            AuditLog.objects.create(message="written after the dropped email")
+def test_fail_silently_keeps_caller_transaction_usable(monkeypatch):
+    from django_activejob.adapters.database import DatabaseAdapter
+    from django_activejob.mail import delivery
+    from django_activejob.mail.backends import JobEmailBackend
+
+    build_row = DatabaseAdapter._row
+
+    def row_the_database_rejects(self, job, run_at):
+        # 2**63 fits no backend's priority column, so the INSERT itself fails.
+        row = build_row(self, job, run_at)
+        row.priority = 2**63
+        return row
+
+    monkeypatch.setattr(DatabaseAdapter, "_row", row_the_database_rejects)
+    job_backend = "django_activejob.mail.backends.JobEmailBackend"
+    locmem = "django.core.mail.backends.locmem.EmailBackend"
+    if delivery.uses_mailers():
+        email = {"MAILERS": {"default": {"BACKEND": job_backend}, "outbox": {"BACKEND": locmem}}}
+        activejob = {"QUEUE_ADAPTER": "database", "MAIL_DELIVERY_MAILER": "outbox"}
+    else:
+        email = {"EMAIL_BACKEND": job_backend}
+        activejob = {"QUEUE_ADAPTER": "database", "MAIL_DELIVERY_BACKEND": locmem}
+
+    with override_settings(ACTIVEJOB=activejob, **email), transaction.atomic():
+        sent = JobEmailBackend(fail_silently=True).send_messages(
+            [mail.EmailMessage("Alert", "body", None, ["ops@example.com"])]
+        )
+        AuditLog.objects.create(message="written after the dropped email")
 
     assert sent == 0
     assert AuditLog.objects.count() == 1
