@@ -14,7 +14,7 @@ from django.conf import settings
 DEFAULTS: dict[str, Any] = {
     # "database", "inline", "async", "test", or the dotted path of a QueueAdapter subclass.
     "QUEUE_ADAPTER": "database",
-    # The database alias that holds the DelayedJob table.
+    # The database alias of the DelayedJob table.
     "DATABASE": "default",
     "SERIALIZERS": [],  # dotted paths of ArgumentSerializer subclasses, tried before the built-ins
     "DEFAULT_QUEUE_NAME": "default",

@@ -23,7 +23,7 @@ class QueueAdapter:
         """Return the database alias whose transaction the adapter writes through, or None.
 
         A job enqueued inside a transaction on that alias is stored or
-        dropped with it. For any other answer, ``Job.enqueue`` waits for the
+        dropped with it. For any other alias or None, ``Job.enqueue`` waits for the
         default database's commit (see ``Job.defers_enqueue``).
         """
         return None

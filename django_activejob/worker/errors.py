@@ -18,7 +18,7 @@ def format_error(exception: BaseException, max_bytes: int) -> str:
     """
     summary = f"{exception_name(exception)}: {exception}"
     trace = "".join(traceback.format_exception(exception, chain=True))
-    # A traceback ends by repeating the message, which the first line holds already.
+    # A traceback ends by repeating the message, which is already on the first line.
     repeated = "".join(traceback.format_exception_only(exception))
     if trace.endswith(repeated):
         trace = trace[: len(trace) - len(repeated)]

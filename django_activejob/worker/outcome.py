@@ -110,7 +110,7 @@ class OutcomeRecorder:
 
     def _fallback(self, row: DelayedJob, execution: Execution) -> None:
         # The usual cause is an error text the column can't take, such as an
-        # emoji in a MySQL utf8mb3 table; retry with a short, escaped one.
+        # emoji in a MySQL utf8mb3 table. Retry with a short, escaped one.
         error = execution.error or RuntimeError("the row could not be deleted after success")
         short_error = escape_non_bmp(format_error(error, 4096))
         try:

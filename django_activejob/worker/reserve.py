@@ -22,7 +22,7 @@ from ..models import DelayedJob
 
 @dataclass(frozen=True)
 class ReserveFilter:
-    """Which rows a worker may take."""
+    """The filter on the rows a worker may take: queues and a priority range."""
 
     queues: tuple[str, ...] | None = None
     min_priority: int | None = None

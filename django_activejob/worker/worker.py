@@ -56,7 +56,7 @@ def default_identifier() -> str:
 
 @dataclass
 class WorkerOptions:
-    """What a worker takes and how it behaves. None means the ACTIVEJOB setting."""
+    """Options of one worker: the jobs it takes and how it polls. None means the ACTIVEJOB setting."""
 
     queues: list[str] | None = None
     identifier: str = field(default_factory=default_identifier)
