@@ -46,7 +46,7 @@ def ensure_environment(series: str, extras: str) -> Path:
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     stamp = home / ".installed"
     installed = stamp.read_text().split() if stamp.exists() else []
-    # The stamp holds the pyproject digest and the extras installed with it;
+    # The stamp contains the pyproject digest and the extras installed with it;
     # an environment that has more extras than asked for is reused.
     if installed[:1] == [digest] and set(extras.split(",")) <= set(installed[1:]):
         return python

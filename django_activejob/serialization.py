@@ -14,7 +14,7 @@ code, and the project's serializers are tried first. docs/serialization.md
 shows how to write one.
 
 Model instances travel by reference and are fetched again at perform time,
-so a job sees the row as it is then, or fails with
+so a job gets the row as it is then, or fails with
 RecordNotFoundDeserializationError when the row is gone.
 """
 

@@ -201,28 +201,26 @@ class TimeDeltaSerializer(ArgumentSerializer):
         )
 
 
-class DecimalSerializer(ArgumentSerializer):
+class _StrValueSerializer(ArgumentSerializer):
+    """A value stored as its str and rebuilt by calling its single type on that str."""
+
+    def serialize(self, value, serialize_nested):
+        return {"value": str(value)}
+
+    def deserialize(self, data, deserialize_nested):
+        return self.types[0](data["value"])
+
+
+class DecimalSerializer(_StrValueSerializer):
     """A Decimal, stored as its str, which keeps the exponent, the sign and NaN payloads."""
 
     tag = "decimal"
     types = (decimal.Decimal,)
 
-    def serialize(self, value, serialize_nested):
-        return {"value": str(value)}
 
-    def deserialize(self, data, deserialize_nested):
-        return decimal.Decimal(data["value"])
-
-
-class UUIDSerializer(ArgumentSerializer):
+class UUIDSerializer(_StrValueSerializer):
     tag = "uuid"
     types = (uuid.UUID,)
-
-    def serialize(self, value, serialize_nested):
-        return {"value": str(value)}
-
-    def deserialize(self, data, deserialize_nested):
-        return uuid.UUID(data["value"])
 
 
 class NonFiniteFloatSerializer(ArgumentSerializer):

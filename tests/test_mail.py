@@ -278,22 +278,22 @@ def test_stored_message_keeps_every_field(smtp):
         assert getattr(rebuilt, field) == getattr(original, field), field
     assert isinstance(rebuilt.extra_headers["Date"], datetime.datetime)
     assert len(rebuilt.attachments) == len(original.attachments)
-    for kept, sent in zip(rebuilt.attachments, original.attachments, strict=True):
+    for rebuilt_part, sent in zip(rebuilt.attachments, original.attachments, strict=True):
         if isinstance(sent, MIMEBase):
             # A MIMEApplication comes back as its base class, which Django treats the same.
-            assert type(kept) is MIMEBase
-            assert mime_bytes(kept) == mime_bytes(sent)
+            assert type(rebuilt_part) is MIMEBase
+            assert mime_bytes(rebuilt_part) == mime_bytes(sent)
         elif isinstance(sent, email.message.MIMEPart):
-            assert type(kept) is email.message.MIMEPart
-            assert mime_bytes(kept) == mime_bytes(sent)
+            assert type(rebuilt_part) is email.message.MIMEPart
+            assert mime_bytes(rebuilt_part) == mime_bytes(sent)
         elif sent.mimetype == "message/rfc822":
             # The attached EmailMessage is rendered at enqueue, so it comes back as bytes.
-            assert (kept.filename, kept.mimetype) == (sent.filename, sent.mimetype)
-            forwarded = email.message_from_bytes(kept.content, policy=email.policy.default)
+            assert (rebuilt_part.filename, rebuilt_part.mimetype) == (sent.filename, sent.mimetype)
+            forwarded = email.message_from_bytes(rebuilt_part.content, policy=email.policy.default)
             assert forwarded["Subject"] == sent.content.subject
             assert text(forwarded) == sent.content.body
         else:
-            assert kept == sent
+            assert rebuilt_part == sent
 
 
 @pytest.mark.django_db(transaction=True)

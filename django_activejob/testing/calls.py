@@ -26,7 +26,7 @@ def called_in_with_statement(depth: int = 2) -> bool:
     ``depth`` counts frames up from this function: 2 is the caller of the
     helper that calls this function. A wrapper that returns the helper's result directly
     (``return helper.assert_enqueued_jobs(1)``) is looked through, so the
-    test case mixin's methods work in both forms. Anything else that stands
+    test case mixin's methods work in both forms. Any other code
     between the call and the ``with``, such as ``ExitStack.enter_context``
     or storing the result in a variable first, makes it a plain call.
     """

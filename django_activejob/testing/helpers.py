@@ -20,7 +20,7 @@ AT_TOLERANCE = datetime.timedelta(seconds=1)
 
 @dataclass
 class BlockResult:
-    """What a helper used as a ``with`` statement saw inside its block, filled in when the block ends.
+    """The jobs a helper used as a ``with`` statement found inside its block, filled in when the block ends.
 
     ``jobs`` lists the jobs counted or performed. ``job`` is the job that
     ``assert_enqueued_with`` or ``assert_performed_with`` matched.

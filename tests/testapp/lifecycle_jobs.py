@@ -76,7 +76,7 @@ class TracedChildJob(TracedJob):
 
 class HaltedEnqueueJob(Job):
     @before_enqueue
-    def refuse(self):
+    def halt_when_asked(self):
         if self.kwargs.get("halt"):
             raise Abort()
 
