@@ -14,9 +14,12 @@ from .queues import MAX_PRIORITY, MIN_PRIORITY, validate_priority
 
 # Upper bounds keep timed waits and date arithmetic in range: one day between
 # polls, and about 31 years for a lock.
-_POSITIVE_NUMBERS = {"SLEEP_DELAY": 86400, "MAX_RUN_TIME": 10**9}
+_POSITIVE_NUMBERS = {
+    "SLEEP_DELAY": 86400, "MAX_RUN_TIME": 10**9, "INTERRUPT_GRACE": 86400,
+    "HEARTBEAT_INTERVAL": 86400, "HEARTBEAT_TIMEOUT": 10**9,
+}
 _POSITIVE_INTS = ("MAX_ATTEMPTS", "READ_AHEAD", "MAX_ERROR_BYTES")
-_BOOLS = ("DESTROY_FAILED_JOBS", "DELAY_JOBS", "LOG_ARGUMENTS")
+_BOOLS = ("DESTROY_FAILED_JOBS", "DELAY_JOBS", "LOG_ARGUMENTS", "LISTEN_NOTIFY")
 
 
 @register(Tags.compatibility)
@@ -41,6 +44,10 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < maximum:
             expected = f"a number of seconds greater than 0 and less than {maximum:g}"
             errors.append(_invalid(name, value, expected))
+    shutdown = conf.get("SHUTDOWN_TIMEOUT")
+    if isinstance(shutdown, bool) or not isinstance(shutdown, (int, float)) or not 0 <= shutdown < 86400:
+        errors.append(_invalid("SHUTDOWN_TIMEOUT", shutdown, "a number of seconds from 0 to less than 86400"))
+    errors += _check_heartbeat()
     for name in _POSITIVE_INTS:
         value = conf.get(name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -67,6 +74,23 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
     if conf.get("DATABASE") not in connections.settings:
         errors.append(_invalid("DATABASE", conf.get("DATABASE"), "an alias from DATABASES"))
     return errors
+
+
+def _check_heartbeat() -> list:
+    interval, timeout = conf.get("HEARTBEAT_INTERVAL"), conf.get("HEARTBEAT_TIMEOUT")
+    numbers = all(
+        isinstance(value, (int, float)) and not isinstance(value, bool) for value in (interval, timeout)
+    )
+    if not numbers or timeout >= 2 * interval:
+        # Wrong types are reported with the other numbers.
+        return []
+    return [Error(
+        f"ACTIVEJOB['HEARTBEAT_TIMEOUT'] = {timeout!r} is less than twice "
+        f"ACTIVEJOB['HEARTBEAT_INTERVAL'] = {interval!r}, so one late heartbeat would make a live "
+        f"worker look dead and its running job would run a second time.",
+        hint=f"Set HEARTBEAT_TIMEOUT to at least {2 * interval:g}; six times the interval is a good value.",
+        id="activejob.E007",
+    )]
 
 
 def _invalid(name: str, value: Any, expected: str) -> Error:
@@ -132,6 +156,55 @@ def check_mysql_charset(app_configs: Any = None, databases: Any = None, **kwargs
              f"COLLATE utf8mb4_unicode_ci;",
         id="activejob.W001",
     )]
+
+
+@register(Tags.database)
+def check_sqlite_settings(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list:
+    """Warn when a file SQLite database lacks the settings that concurrent workers and requests need.
+
+    Workers switch the file to WAL mode when they start. What they can't
+    change is how the web process opens its transactions: a deferred
+    transaction that reads and then writes fails at once with "database is
+    locked" when a worker wrote in between.
+    """
+    alias = conf.get("DATABASE")
+    if databases is None or alias not in databases or connections[alias].vendor != "sqlite":
+        return []
+    settings_dict = connections[alias].settings_dict
+    if connections[alias].is_in_memory_db():
+        return []
+    options = settings_dict.get("OPTIONS", {})
+    warnings = []
+    if options.get("transaction_mode") != "IMMEDIATE":
+        warnings.append(Warning(
+            f"The SQLite database {alias!r} opens deferred transactions, so an enqueue inside "
+            f"transaction.atomic() can fail with 'database is locked' while a worker writes.",
+            hint=f"Add 'transaction_mode': 'IMMEDIATE' to DATABASES[{alias!r}]['OPTIONS'].",
+            id="activejob.W002",
+        ))
+    timeout = options.get("timeout", 5)
+    if not isinstance(timeout, (int, float)) or timeout < 5:
+        warnings.append(Warning(
+            f"The SQLite database {alias!r} waits only {timeout!r} s for the write lock; workers, "
+            f"heartbeats and requests share that lock.",
+            hint=f"Set DATABASES[{alias!r}]['OPTIONS']['timeout'] to 5 or more (seconds), or leave it out.",
+            id="activejob.W003",
+        ))
+    try:
+        with connections[alias].cursor() as cursor:
+            cursor.execute("PRAGMA journal_mode")
+            mode = cursor.fetchone()[0]
+    except DatabaseError:
+        return warnings
+    if mode.lower() != "wal":
+        warnings.append(Warning(
+            f"The SQLite database {alias!r} is in {mode} journal mode, in which readers and the "
+            f"writer block each other. jobs_worker switches it to WAL when it starts.",
+            hint=f"Add 'init_command': 'PRAGMA journal_mode=WAL;' to DATABASES[{alias!r}]['OPTIONS'], "
+                 f"or run jobs_worker once.",
+            id="activejob.W004",
+        ))
+    return warnings
 
 
 @register(Tags.compatibility)

@@ -26,6 +26,15 @@ DEFAULTS: dict[str, Any] = {
     "SLEEP_DELAY": 5.0,
     # Rows a worker reserves in one query.
     "READ_AHEAD": 5,
+    # Seconds a stopping worker lets its running job finish before it interrupts it.
+    "SHUTDOWN_TIMEOUT": 25.0,
+    # Seconds an interrupted job (timed out or stopped) gets to unwind before its process exits.
+    "INTERRUPT_GRACE": 10.0,
+    # Seconds between a worker's heartbeats, and the age after which a silent worker counts as dead.
+    "HEARTBEAT_INTERVAL": 10.0,
+    "HEARTBEAT_TIMEOUT": 60.0,
+    # On PostgreSQL, wake idle workers with LISTEN/NOTIFY instead of waiting for the next poll.
+    "LISTEN_NOTIFY": True,
     # Delete a row that has used up max_attempts instead of setting failed_at.
     "DESTROY_FAILED_JOBS": False,
     # False runs every perform_later inline, as delayed_job's delay_jobs does.

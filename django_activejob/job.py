@@ -66,6 +66,9 @@ class Job:
         takes precedence over ``priority``.
     ``max_attempts``
         Overrides the worker's ``ACTIVEJOB["MAX_ATTEMPTS"]`` for this class.
+    ``max_run_time``
+        Seconds (or a timedelta) one execution may take before the worker
+        interrupts it; overrides ``ACTIVEJOB["MAX_RUN_TIME"]``.
     ``enqueue_after_transaction_commit``
         True or False overrides ``ACTIVEJOB["ENQUEUE_AFTER_TRANSACTION_COMMIT"]``.
     ``log_arguments``
@@ -78,6 +81,7 @@ class Job:
     queue_with_priority: ClassVar[int | Callable[[Job], int] | None] = None
     queue_adapter: ClassVar[str | QueueAdapter | None] = None
     max_attempts: ClassVar[int | None] = None
+    max_run_time: ClassVar[float | datetime.timedelta | None] = None
     enqueue_after_transaction_commit: ClassVar[bool | None] = None
     log_arguments: ClassVar[bool | None] = None
 
@@ -88,6 +92,7 @@ class Job:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        _check_limits(cls)
         cls._callbacks = callbacks.collect(cls)
         cls._rescue_handlers = rescue.collect_methods(cls)
         registry.register(cls)
@@ -479,3 +484,36 @@ def _isoformat(value: datetime.datetime | None) -> str | None:
 
 def _parse_datetime(value: str | None) -> datetime.datetime | None:
     return None if value is None else datetime.datetime.fromisoformat(value)
+
+
+#: The largest max_run_time a job class may set: about 31 years, as for the setting.
+MAX_RUN_TIME_LIMIT = 10**9
+
+
+def _check_limits(cls: type[Job]) -> None:
+    """Raise TypeError at class creation for a max_attempts or max_run_time the worker can't use."""
+    attempts = cls.__dict__.get("max_attempts")
+    if attempts is not None and (isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1):
+        raise TypeError(
+            f"{cls.__qualname__}.max_attempts = {attempts!r} is invalid; set it to an int of 1 or more, "
+            f"or None for ACTIVEJOB['MAX_ATTEMPTS']."
+        )
+    run_time = cls.__dict__.get("max_run_time")
+    if run_time is None:
+        return
+    seconds = run_time.total_seconds() if isinstance(run_time, datetime.timedelta) else run_time
+    number = isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
+    if not number or not 0 < seconds < MAX_RUN_TIME_LIMIT:
+        raise TypeError(
+            f"{cls.__qualname__}.max_run_time = {run_time!r} is invalid; set it to a number of seconds "
+            f"or a timedelta, greater than 0 and less than {MAX_RUN_TIME_LIMIT} seconds, or None for "
+            f"ACTIVEJOB['MAX_RUN_TIME']."
+        )
+
+
+def max_run_time_seconds(cls: type[Job]) -> float | None:
+    """Return the class's max_run_time in seconds, or None when it uses the setting."""
+    value = cls.max_run_time
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    return None if value is None else float(value)

@@ -144,11 +144,11 @@ def worker_started(
     )
 
 
-def worker_stopping(identifier: str, signal_name: str) -> None:
+def worker_stopping(identifier: str, signal_name: str, shutdown_timeout: float) -> None:
     worker_logger.info(
-        "Worker %s received %s; finishing the running job, then exiting. "
+        "Worker %s received %s; finishing the running job (for up to %g s), then exiting. "
         "Send it again to stop at once.",
-        identifier, signal_name,
+        identifier, signal_name, shutdown_timeout,
     )
 
 
@@ -210,6 +210,134 @@ def outcome_write_failed(row_id: int, job_id: Any, error: BaseException) -> None
     worker_logger.exception(
         "Could not record the outcome of row id=%s job_id=%s: %s", row_id, job_id, error
     )
+
+
+def job_timed_out(row_id: int, job_id: Any, job_class: str, reason: str) -> None:
+    worker_logger.warning("Interrupted %s (Job ID: %s, row id=%s): %s", job_class, job_id, row_id, reason)
+
+
+def job_would_not_stop(row_id: int, job_id: Any, job_class: str, reason: str, grace: float) -> None:
+    worker_logger.error(
+        "%s (Job ID: %s, row id=%s) was interrupted because %s, and was still running %g s later; "
+        "recording the attempt and ending the worker process",
+        job_class, job_id, row_id, reason, grace,
+    )
+
+
+def worker_exiting_hung(identifier: str, status: int) -> None:
+    worker_logger.error("Worker %s exits with status %d, because a job would not stop", identifier, status)
+
+
+def own_locks_released(identifier: str, count: int) -> None:
+    worker_logger.warning(
+        "Worker %s released %d job(s) that an earlier process with the same identifier had locked",
+        identifier, count,
+    )
+
+
+def lost_job_released(row_id: int, job_id: Any, job_class: str, lost_worker: str | None, attempts: int,
+                      max_attempts: int, failed: bool, recovered_by: str) -> None:
+    level = logging.ERROR if failed else logging.WARNING
+    worker_logger.log(
+        level,
+        "%s (Job ID: %s, row id=%s) was locked by lost worker %s; attempt %d of %d counted, %s (by %s)",
+        job_class, job_id, row_id, lost_worker, attempts, max_attempts,
+        "marked failed" if failed else "ready again", recovered_by,
+    )
+
+
+def lost_jobs_recovered(identifier: str, count: int) -> None:
+    worker_logger.warning("Worker %s released %d job(s) locked by dead workers", identifier, count)
+
+
+def heartbeat_failed(identifier: str, error: BaseException) -> None:
+    worker_logger.warning(
+        "Worker %s could not write its heartbeat: %s: %s; trying again at the next beat",
+        identifier, type(error).__name__, error,
+    )
+
+
+def worker_row_missing(identifier: str) -> None:
+    worker_logger.warning(
+        "Worker %s found its worker process row gone (another worker may have counted it as dead "
+        "and released its jobs); registering again",
+        identifier,
+    )
+
+
+def listening(identifier: str, channel: str) -> None:
+    worker_logger.info("Worker %s listens for NOTIFY on channel %s", identifier, channel)
+
+
+def listen_failed(identifier: str, error: BaseException, retry_in: float) -> None:
+    worker_logger.warning(
+        "Worker %s lost its LISTEN connection: %s: %s; polling, and listening again in %g s",
+        identifier, type(error).__name__, error, retry_in,
+    )
+
+
+def listen_unavailable(identifier: str, reason: str) -> None:
+    worker_logger.info("Worker %s does not use LISTEN/NOTIFY: %s", identifier, reason)
+
+
+def sqlite_journal_mode(identifier: str, mode: str) -> None:
+    worker_logger.info("Worker %s switched the SQLite database to journal_mode=%s", identifier, mode)
+
+
+def sqlite_wal_failed(identifier: str, error: BaseException) -> None:
+    worker_logger.warning(
+        "Worker %s could not switch the SQLite database to WAL: %s: %s",
+        identifier, type(error).__name__, error,
+    )
+
+
+# The supervisor's events.
+
+
+def supervisor_started(name: str, workers: list[str]) -> None:
+    worker_logger.info("Starting supervisor %s with %d worker(s): %s", name, len(workers), ", ".join(workers))
+
+
+def supervised_worker_started(identifier: str, pid: int, queues: list[str] | None) -> None:
+    worker_logger.info(
+        "Started worker %s pid=%d queues=%s", identifier, pid, ",".join(queues) if queues else "*"
+    )
+
+
+def supervised_worker_died(identifier: str, pid: int, reason: str, restart_in: float) -> None:
+    worker_logger.error(
+        "Worker %s pid=%d died (%s); restarting it in %g s", identifier, pid, reason, restart_in
+    )
+
+
+def supervised_worker_exited(identifier: str, pid: int, reason: str) -> None:
+    worker_logger.info("Worker %s pid=%d exited (%s)", identifier, pid, reason)
+
+
+def supervised_worker_killed(identifier: str, pid: int) -> None:
+    worker_logger.error("Worker %s pid=%d did not stop in time; sending SIGKILL", identifier, pid)
+
+
+def supervisor_stopping(name: str, signal_name: str, timeout: float) -> None:
+    worker_logger.info(
+        "Supervisor %s received %s; stopping its workers (waiting up to %g s). "
+        "Send it again to stop at once.",
+        name, signal_name, timeout,
+    )
+
+
+def supervisor_forced_stop(name: str, signal_name: str) -> None:
+    worker_logger.warning(
+        "Supervisor %s received %s again; telling its workers to stop at once", name, signal_name
+    )
+
+
+def supervisor_stopped(name: str) -> None:
+    worker_logger.info("Stopped supervisor %s", name)
+
+
+def supervisor_gone(identifier: str) -> None:
+    worker_logger.warning("Worker %s lost its supervisor; stopping after the running job", identifier)
 
 
 # The async adapter's own events.
@@ -277,4 +405,66 @@ def async_exit_failed(error: BaseException) -> None:
     logger.error(
         "Could not stop the async adapter at interpreter exit: %s: %s", type(error).__name__, error,
         exc_info=error,
+    )
+
+
+# Management commands' own events.
+
+
+def jobs_cleared(
+    database: str, deleted: int, states: list[str], queues: list[str] | None, job_classes: list[str] | None
+) -> None:
+    logger.info(
+        "Cleared %d job(s) with jobs_clear database=%s states=%s queues=%s job_classes=%s",
+        deleted, database, ",".join(states), ",".join(queues) if queues else "*",
+        ",".join(job_classes) if job_classes else "*",
+    )
+
+
+# The jobs_worker daemon's own events: start, stop and its pid file.
+
+daemon_logger = logging.getLogger("django_activejob.daemon")
+
+
+def daemon_started(pid: int, pid_file: Any, log_file: Any) -> None:
+    daemon_logger.info(
+        "Started the jobs_worker daemon pid=%d pid_file=%s log_file=%s", pid, pid_file, log_file
+    )
+
+
+def daemon_exiting(pid: int, status: int) -> None:
+    daemon_logger.info("The jobs_worker daemon pid=%d is exiting with status %d", pid, status)
+
+
+def daemon_run_failed(pid: int, error: BaseException) -> None:
+    daemon_logger.error(
+        "The jobs_worker daemon pid=%d stopped on an unhandled %s: %s; the traceback is in its log file",
+        pid, type(error).__name__, _first_line(error),
+    )
+
+
+def daemon_stop_sent(pid: int, signal_name: str, pid_file: Any) -> None:
+    daemon_logger.info("Sent %s to the jobs_worker daemon pid=%d pid_file=%s", signal_name, pid, pid_file)
+
+
+def daemon_stopped(pid: int, waited: float) -> None:
+    daemon_logger.info("The jobs_worker daemon pid=%d stopped after %.1f s", pid, waited)
+
+
+def daemon_stop_timed_out(pid: int, signal_name: str, waited: float) -> None:
+    daemon_logger.warning(
+        "The jobs_worker daemon pid=%d is still running %.1f s after %s", pid, waited, signal_name
+    )
+
+
+def stale_pid_file_removed(path: Any, content: str) -> None:
+    daemon_logger.warning(
+        "Removed the stale pid file %s, which contained %r: no running jobs_worker has that pid",
+        path, content,
+    )
+
+
+def pid_file_not_removed(path: Any, content: str, pid: int) -> None:
+    daemon_logger.warning(
+        "Left the pid file %s in place: it contains %r, not pid %d", path, content, pid
     )

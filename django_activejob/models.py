@@ -79,6 +79,13 @@ class DelayedJob(models.Model):
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
     job_id = models.UUIDField(_("job ID"), db_index=True)
     job_class = models.CharField(_("job class"), max_length=255, db_index=True)
+    # The job class's own limits, copied at enqueue so a worker knows them
+    # before it loads the payload; NULL means the ACTIVEJOB setting.
+    max_attempts = models.IntegerField(_("max attempts"), null=True, blank=True)
+    max_run_time = models.FloatField(_("max run time (seconds)"), null=True, blank=True)
+    # When the lock stops protecting the row: set at reserve to locked_at plus
+    # max_run_time plus the time the worker takes to interrupt the job.
+    lock_expires_at = models.DateTimeField(_("lock expires at"), null=True, blank=True)
 
     objects = DelayedJobQuerySet.as_manager()
 
@@ -90,6 +97,8 @@ class DelayedJob(models.Model):
             # (priority, run_at, id); with a queue filter it starts from queue.
             models.Index(fields=["priority", "run_at", "id"], name="delayed_job_reserve"),
             models.Index(fields=["queue", "priority", "run_at"], name="delayed_job_queue_reserve"),
+            # Finding the locks of dead workers reads only locked rows.
+            models.Index(fields=["locked_at"], name="delayed_job_locked_at"),
         ]
 
     def __str__(self) -> str:
@@ -116,3 +125,52 @@ class DelayedJob(models.Model):
         if not self.last_error:
             return ""
         return self.last_error.split("\n", 1)[0]
+
+
+class WorkerProcessQuerySet(models.QuerySet):
+    """Filters on heartbeats; ``now`` is shared with the caller's clock."""
+
+    def alive(self, now: datetime.datetime | None = None) -> WorkerProcessQuerySet:
+        return self.filter(heartbeat_at__gte=_dead_before(now))
+
+    def dead(self, now: datetime.datetime | None = None) -> WorkerProcessQuerySet:
+        return self.filter(heartbeat_at__lt=_dead_before(now))
+
+
+def _dead_before(now: datetime.datetime | None) -> datetime.datetime:
+    from . import conf
+
+    return (now or timezone.now()) - datetime.timedelta(seconds=conf.get("HEARTBEAT_TIMEOUT"))
+
+
+class WorkerProcess(models.Model):
+    """One running worker process, kept alive by its heartbeat.
+
+    A worker inserts its row when it starts, refreshes ``heartbeat_at``
+    every ``HEARTBEAT_INTERVAL`` seconds and deletes the row when it stops.
+    A row whose heartbeat is older than ``HEARTBEAT_TIMEOUT`` belongs to a
+    process that died; the jobs it had locked go back to ready.
+    """
+
+    identifier = models.CharField(_("identifier"), max_length=255, unique=True)
+    hostname = models.CharField(_("host name"), max_length=255)
+    pid = models.IntegerField(_("process ID"))
+    # Comma-separated queue names, or "*" for every queue.
+    queues = models.TextField(_("queues"))
+    # The supervisor that forked this worker, if any ("host:pid").
+    supervisor = models.CharField(_("supervisor"), max_length=255, blank=True, default="")
+    started_at = models.DateTimeField(_("started at"))
+    heartbeat_at = models.DateTimeField(_("last heartbeat"), db_index=True)
+
+    objects = WorkerProcessQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("worker process")
+        verbose_name_plural = _("worker processes")
+        ordering = ["identifier"]
+
+    def __str__(self) -> str:
+        return self.identifier
+
+    def is_alive(self, now: datetime.datetime | None = None) -> bool:
+        return self.heartbeat_at >= _dead_before(now)

@@ -6,6 +6,7 @@ with ACTIVEJOB_TEST_WORKER=1, which points them at the test database that
 pytest-django created instead of the one named in DATABASE_URL.
 """
 
+import json
 import os
 
 from demo_project.settings import *  # noqa: F403
@@ -34,6 +35,8 @@ SITE_URL = "http://testserver"
 ACTIVEJOB = {
     "QUEUE_ADAPTER": "database",
     "SLEEP_DELAY": 0.1,
+    # Worker subprocesses take extra settings as JSON, e.g. short heartbeats.
+    **json.loads(os.environ.get("ACTIVEJOB_TEST_SETTINGS", "{}")),
 }
 
 LOGGING = {

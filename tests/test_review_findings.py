@@ -90,15 +90,15 @@ def test_stale_lock_takeover_counts_attempt():
     start = timezone.now() + datetime.timedelta(seconds=1)
     take_over = [
         start,
-        start + datetime.timedelta(seconds=61),
-        start + datetime.timedelta(seconds=122),
+        start + datetime.timedelta(seconds=76),
+        start + datetime.timedelta(seconds=152),
     ]
 
     # Each worker reserves the row and dies before recording an outcome.
     for number, now in enumerate(take_over):
         rows = reserve(
             identifier=f"worker-{number}", using="default", limit=5, now=now,
-            max_run_time=datetime.timedelta(seconds=60), only=ReserveFilter(),
+            max_run_time=60.0, interrupt_grace=10.0, only=ReserveFilter(),
         )
         assert len(rows) == 1
 
@@ -189,8 +189,8 @@ def test_worker_abandons_job_that_kills_workers():
         for number in range(2):
             reserve(
                 identifier=f"dying-{number}", using="default", limit=5,
-                now=start + datetime.timedelta(seconds=61 * number),
-                max_run_time=datetime.timedelta(seconds=60), only=ReserveFilter(),
+                now=start + datetime.timedelta(seconds=76 * number),
+                max_run_time=60.0, interrupt_grace=10.0, only=ReserveFilter(),
             )
         later = start + datetime.timedelta(seconds=200)
         worker = Worker(WorkerOptions(identifier="survivor"), now=lambda: later)
@@ -200,6 +200,6 @@ def test_worker_abandons_job_that_kills_workers():
     assert row.attempts == 2
     assert row.failed_at == later
     assert row.locked_by is None
-    assert row.last_error.startswith("django_activejob.worker.reserve.WorkerLostError: worker 'dying-1'")
+    assert row.last_error.startswith("django_activejob.worker.recovery.WorkerLostError: worker 'dying-1'")
     assert worker.failed == 1
     assert not Performance.objects.filter(label="kills its worker").exists()

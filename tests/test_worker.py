@@ -12,6 +12,7 @@ from django_activejob.models import DelayedJob, JobState
 from django_activejob.worker import Worker, WorkerOptions
 from django_activejob.worker.errors import TRUNCATION_MARKER
 from django_activejob.worker.outcome import retry_delay
+from django_activejob.worker.reserve import LOCK_EXPIRY_MARGIN
 from tests.testapp.jobs import (
     BoomJob,
     FailJob,
@@ -23,6 +24,7 @@ from tests.testapp.jobs import (
     RecordJob,
 )
 from tests.testapp.models import Invoice, Performance
+from tests.testapp.worker_jobs import ShortLimitJob
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -327,19 +329,55 @@ def test_lost_lock_leaves_row_alone():
     assert row.locked_by == "other"
 
 
-def test_stale_lock_is_reserved_again():
+def test_expired_lock_is_reserved_again_with_the_attempt_counted():
     clock = Clock()
     RecordJob.perform_later("stranded")
-    DelayedJob.objects.update(locked_by="dead", locked_at=clock.current)
+    DelayedJob.objects.update(
+        locked_by="dead", locked_at=clock.current,
+        lock_expires_at=clock.current + datetime.timedelta(seconds=30),
+    )
 
-    with override_settings(ACTIVEJOB={"MAX_RUN_TIME": 60}):
-        work_off(clock)
-        assert DelayedJob.objects.get().locked_by == "dead"
-        clock.advance(61)
-        work_off(clock)
+    work_off(clock)
+    assert DelayedJob.objects.get().locked_by == "dead"
+    clock.advance(31)
+    work_off(clock)
 
     assert DelayedJob.objects.count() == 0
     assert Performance.objects.filter(label="stranded").count() == 1
+
+
+def test_lock_from_before_lock_expires_at_expires_after_the_global_limit():
+    clock = Clock()
+    RecordJob.perform_later("stranded")
+    DelayedJob.objects.update(locked_by="dead", locked_at=clock.current, lock_expires_at=None)
+
+    with override_settings(ACTIVEJOB={"MAX_RUN_TIME": 60, "INTERRUPT_GRACE": 10}):
+        clock.advance(60 + 10)
+        work_off(clock)
+        assert DelayedJob.objects.get().locked_by == "dead"
+        clock.advance(6)
+        work_off(clock)
+
+    assert Performance.objects.filter(label="stranded").count() == 1
+
+
+def test_reserve_stores_the_lock_expiry_of_each_class():
+    clock = Clock()
+    RecordJob.perform_later("global limit")
+    ShortLimitJob.perform_later()
+
+    with override_settings(ACTIVEJOB={"MAX_RUN_TIME": 100, "INTERRUPT_GRACE": 10}):
+        rows = Worker(WorkerOptions(identifier="reserver", read_ahead=5), now=clock)._reserve()
+
+    expiry = {row.job_class.rsplit(".", 1)[1]: row.lock_expires_at - clock.current for row in rows}
+    stored = {
+        row.job_class.rsplit(".", 1)[1]: row.lock_expires_at - clock.current for row in DelayedJob.objects.all()
+    }
+    margin = LOCK_EXPIRY_MARGIN
+    assert expiry == stored == {
+        "RecordJob": datetime.timedelta(seconds=100 + 10 + margin),
+        "ShortLimitJob": datetime.timedelta(seconds=2 + 10 + margin),
+    }
 
 
 def test_reserve_order_priority_run_at_id():

@@ -168,7 +168,7 @@ def test_second_signal_interrupts_job(start_worker):
     assert row.locked_at is None
     assert row.failed_at is None
     assert row.attempts == 1
-    assert "second signal" in row.last_error
+    assert "second stop signal" in row.last_error
     assert row.last_error.startswith("django_activejob.worker.worker.ForcedStopError: Worker ")
     assert row.run_at <= timezone.now()
 

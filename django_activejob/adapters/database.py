@@ -49,6 +49,7 @@ class DatabaseAdapter(QueueAdapter):
             job.provider_job_id = row.pk
 
     def _row(self, job: Job, run_at: datetime.datetime | None):
+        from ..job import max_run_time_seconds
         from ..models import DelayedJob
 
         check_importable(type(job))
@@ -62,6 +63,8 @@ class DatabaseAdapter(QueueAdapter):
             updated_at=now,
             job_id=job.job_id,
             job_class=registry.class_path(type(job)),
+            max_attempts=type(job).max_attempts,
+            max_run_time=max_run_time_seconds(type(job)),
         )
 
 

@@ -39,16 +39,21 @@ class OutcomeRecorder:
     max_error_bytes: int
     now: Callable[[], datetime.datetime]
 
-    def record(self, row: DelayedJob, execution: Execution) -> None:
-        """Record ``execution``; log instead of raising if the database write fails."""
+    def record(self, row: DelayedJob, execution: Execution) -> bool:
+        """Record ``execution``; log instead of raising if the database write fails.
+
+        Returns False when nothing could be written (the database is
+        unreachable), so the caller can try again later.
+        """
         try:
             if execution.error is None:
                 self._succeeded(row)
             else:
                 self._failed(row, execution)
+            return True
         except DatabaseError as exc:
             log.outcome_write_failed(row.pk, row.job_id, exc)
-            self._fallback(row, execution)
+            return self._fallback(row, execution)
 
     def _mine(self, row: DelayedJob):
         return DelayedJob.objects.using(self.using).filter(pk=row.pk, locked_by=self.identifier)
@@ -61,7 +66,7 @@ class OutcomeRecorder:
     def _failed(self, row: DelayedJob, execution: Execution, last_error: str | None = None) -> None:
         now = self.now()
         attempts = row.attempts + 1
-        max_attempts = self._max_attempts(execution)
+        max_attempts = self.max_attempts_of(row, execution)
         if last_error is None:
             last_error = format_error(execution.error, self.max_error_bytes)
 
@@ -73,7 +78,7 @@ class OutcomeRecorder:
         run_at = now + retry_delay(attempts)
         updated = self._mine(row).update(
             attempts=attempts, last_error=last_error, run_at=run_at,
-            locked_at=None, locked_by=None, updated_at=now,
+            locked_at=None, locked_by=None, lock_expires_at=None, updated_at=now,
         )
         if updated:
             log.job_rescheduled(row.pk, row.job_id, row.job_class, attempts, max_attempts, run_at)
@@ -87,7 +92,7 @@ class OutcomeRecorder:
         else:
             changed = self._mine(row).update(
                 attempts=attempts, last_error=last_error, failed_at=now,
-                locked_at=None, locked_by=None, updated_at=now,
+                locked_at=None, locked_by=None, lock_expires_at=None, updated_at=now,
             )
         if changed:
             log.job_given_up(row.pk, row.job_id, row.job_class, attempts, self.destroy_failed_jobs, reason)
@@ -96,19 +101,19 @@ class OutcomeRecorder:
 
     def abandon(self, row: DelayedJob) -> None:
         """Give up on a row whose attempts were used up by workers that died running it."""
-        # NOTE: the class's own max_attempts is unknown before the payload
-        # loads, so lost attempts are compared with the global setting.
         try:
             self._give_up(row, row.attempts, row.last_error or "", self.now(), "its workers kept dying")
         except DatabaseError as exc:
             log.outcome_write_failed(row.pk, row.job_id, exc)
 
-    def _max_attempts(self, execution: Execution) -> int:
-        if execution.job is not None and type(execution.job).max_attempts is not None:
-            return type(execution.job).max_attempts
-        return self.max_attempts
+    def max_attempts_of(self, row: DelayedJob, execution: Execution | None = None) -> int:
+        """Return the row's max_attempts: its class's, copied at enqueue, or the setting."""
+        job = execution.job if execution is not None else None
+        if job is not None and type(job).max_attempts is not None:
+            return type(job).max_attempts
+        return row.max_attempts or self.max_attempts
 
-    def _fallback(self, row: DelayedJob, execution: Execution) -> None:
+    def _fallback(self, row: DelayedJob, execution: Execution) -> bool:
         # The usual cause is an error text the column can't take, such as an
         # emoji in a MySQL utf8mb3 table. Retry with a short, escaped one.
         error = execution.error or RuntimeError("the row could not be deleted after success")
@@ -118,10 +123,15 @@ class OutcomeRecorder:
                 self._succeeded(row)
             else:
                 self._failed(row, execution, last_error=short_error)
-            return
+            return True
         except DatabaseError as exc:
             log.outcome_write_failed(row.pk, row.job_id, exc)
+        if execution.error is None:
+            # Unlocking would run a performed job again; keep the lock and retry the delete.
+            return False
         try:
-            self._mine(row).update(locked_at=None, locked_by=None)
+            self._mine(row).update(locked_at=None, locked_by=None, lock_expires_at=None)
         except DatabaseError as exc:
             log.outcome_write_failed(row.pk, row.job_id, exc)
+            return False
+        return True

@@ -18,6 +18,7 @@ from django.db import connections, transaction
 from django.db.models import Q
 
 from ..models import DelayedJob
+from .recovery import lost_error
 
 
 @dataclass(frozen=True)
@@ -29,33 +30,54 @@ class ReserveFilter:
     max_priority: int | None = None
 
 
+#: Seconds added to every lock beyond max_run_time and the interrupt grace,
+#: for clock differences between hosts.
+LOCK_EXPIRY_MARGIN = 5.0
+
+
+def lock_duration(
+    row_max_run_time: float | None, max_run_time: float, interrupt_grace: float
+) -> datetime.timedelta:
+    """Return how long a reserved row stays locked.
+
+    It is longer than the worker can hold the job: the watchdog interrupts
+    the job at max_run_time and ends the process ``interrupt_grace`` seconds
+    later if the job doesn't stop.
+    """
+    seconds = (row_max_run_time or max_run_time) + interrupt_grace + LOCK_EXPIRY_MARGIN
+    return datetime.timedelta(seconds=seconds)
+
+
 def reserve(
     *,
     identifier: str,
     using: str,
     limit: int,
     now: datetime.datetime,
-    max_run_time: datetime.timedelta,
+    max_run_time: float,
+    interrupt_grace: float,
     only: ReserveFilter,
 ) -> list[DelayedJob]:
     """Lock up to ``limit`` ready rows for ``identifier`` and return them in run order.
 
-    Ready means not failed, ``run_at`` reached, and either unlocked, locked
-    for longer than ``max_run_time`` (its worker died), or locked by this
-    same identifier (the worker restarted). The order is priority (lowest
-    first), then run_at, then id.
+    Ready means not failed, ``run_at`` reached, and either unlocked or
+    locked past its ``lock_expires_at`` (its worker hung or lost the row).
+    The order is priority (lowest first), then run_at, then id.
 
-    Taking over a lock counts as an attempt and records the lost worker in
-    last_error, so a job that kills its worker every time ends up failed
-    instead of running forever.
+    Taking over an expired lock counts as an attempt and records the lost
+    worker in last_error, so a job that kills its worker every time ends up
+    failed instead of running forever. Locks of workers whose heartbeat
+    stopped are released sooner, by recovery.
     """
+    # Rows locked before lock_expires_at existed expire after the global limit.
+    legacy_expired = now - lock_duration(None, max_run_time, interrupt_grace)
     candidates = (
         DelayedJob.objects.using(using)
         .filter(failed_at__isnull=True, run_at__lte=now)
         .filter(
             Q(locked_at__isnull=True)
-            | Q(locked_at__lt=now - max_run_time)
-            | Q(locked_by=identifier)
+            | Q(lock_expires_at__lt=now)
+            | Q(lock_expires_at__isnull=True, locked_at__lt=legacy_expired)
         )
         .order_by("priority", "run_at", "id")
     )
@@ -71,9 +93,13 @@ def reserve(
         if connection.features.has_select_for_update_skip_locked:
             candidates = candidates.select_for_update(skip_locked=True)
         rows = list(candidates[:limit])
-        if rows:
-            DelayedJob.objects.using(using).filter(pk__in=[row.pk for row in rows]).update(
-                locked_at=now, locked_by=identifier, updated_at=now
+        by_duration: dict[float | None, list[int]] = {}
+        for row in rows:
+            by_duration.setdefault(row.max_run_time, []).append(row.pk)
+        for row_max_run_time, pks in by_duration.items():
+            DelayedJob.objects.using(using).filter(pk__in=pks).update(
+                locked_at=now, locked_by=identifier, updated_at=now,
+                lock_expires_at=now + lock_duration(row_max_run_time, max_run_time, interrupt_grace),
             )
         for row in rows:
             if row.locked_at is not None:
@@ -81,15 +107,15 @@ def reserve(
     for row in rows:
         row.locked_at = now
         row.locked_by = identifier
+        row.lock_expires_at = now + lock_duration(row.max_run_time, max_run_time, interrupt_grace)
     return rows
 
 
 def _count_lost_attempt(row: DelayedJob, using: str, now: datetime.datetime) -> None:
     row.attempts += 1
-    row.last_error = (
-        f"django_activejob.worker.reserve.WorkerLostError: worker {row.locked_by!r} locked the job "
-        f"at {row.locked_at.isoformat()} and never recorded an outcome; it stopped or lost its "
-        f"database connection while the job ran."
+    row.last_error = lost_error(
+        row.locked_by, row.locked_at,
+        f"its lock expired at {row.lock_expires_at.isoformat() if row.lock_expires_at else 'max_run_time'}",
     )
     DelayedJob.objects.using(using).filter(pk=row.pk).update(
         attempts=row.attempts, last_error=row.last_error, updated_at=now
@@ -103,7 +129,7 @@ def release(*, identifier: str, using: str, rows: list[DelayedJob]) -> int:
     return (
         DelayedJob.objects.using(using)
         .filter(pk__in=[row.pk for row in rows], locked_by=identifier)
-        .update(locked_at=None, locked_by=None)
+        .update(locked_at=None, locked_by=None, lock_expires_at=None)
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 import signal
 import socket
@@ -18,8 +19,11 @@ from .. import conf, log
 from ..models import DelayedJob
 from .errors import exception_name
 from .execution import Execution, execute
+from .heartbeat import HeartbeatThread, Registration
 from .outcome import OutcomeRecorder
 from .reserve import ReserveFilter, release, reserve
+from .wakeup import Waker
+from .watchdog import ForcedStop, JobTimeout, Watchdog
 
 #: Backoff after a failed reserve: doubles from the first value up to the cap.
 RESERVE_BACKOFF_START = 1.0
@@ -66,35 +70,35 @@ class WorkerOptions:
     read_ahead: int | None = None
     exit_on_complete: bool = False
     database: str | None = None
-
-
-class ForcedStop(BaseException):
-    """Raised inside a running job when a second stop signal arrives.
-
-    A BaseException, so a job's ``except Exception`` doesn't swallow it.
-    """
+    #: "host:pid" of the supervisor that forked this worker, shown in the admin.
+    supervisor: str = ""
 
 
 class Worker:
     """Perform jobs from the DelayedJob table until stopped.
 
-    ``now`` is the clock used for reserving and rescheduling, injectable
-    for tests.
+    ``now`` is the clock used for reserving and rescheduling, and
+    ``exit_process`` ends the process when a job won't stop; both are
+    injectable for tests.
     """
 
-    def __init__(self, options: WorkerOptions, now: Callable[[], datetime.datetime] = timezone.now) -> None:
+    def __init__(self, options: WorkerOptions, now: Callable[[], datetime.datetime] = timezone.now,
+                 exit_process: Callable[[int], None] = os._exit) -> None:
         self.options = options
         self.identifier = validate_identifier(options.identifier)
         self.using = options.database or conf.get("DATABASE")
         self.sleep_delay = options.sleep_delay if options.sleep_delay is not None else conf.get("SLEEP_DELAY")
         self.read_ahead = options.read_ahead if options.read_ahead is not None else conf.get("READ_AHEAD")
-        self.max_run_time = datetime.timedelta(seconds=conf.get("MAX_RUN_TIME"))
+        self.max_run_time = float(conf.get("MAX_RUN_TIME"))
+        self.interrupt_grace = float(conf.get("INTERRUPT_GRACE"))
+        self.shutdown_timeout = float(conf.get("SHUTDOWN_TIMEOUT"))
         self.only = ReserveFilter(
             queues=tuple(options.queues) if options.queues else None,
             min_priority=options.min_priority,
             max_priority=options.max_priority,
         )
         self.now = now
+        self.exit_process = exit_process
         self.recorder = OutcomeRecorder(
             identifier=self.identifier,
             using=self.using,
@@ -103,12 +107,39 @@ class Worker:
             max_error_bytes=conf.get("MAX_ERROR_BYTES"),
             now=now,
         )
+        self.registration = Registration(
+            identifier=self.identifier, using=self.using, queues=options.queues,
+            supervisor=options.supervisor,
+            heartbeat_timeout=datetime.timedelta(seconds=conf.get("HEARTBEAT_TIMEOUT")),
+            max_attempts=conf.get("MAX_ATTEMPTS"), destroy_failed_jobs=conf.get("DESTROY_FAILED_JOBS"),
+            now=now,
+        )
         self.performed = 0
         self.failed = 0
         self.stopping = False
         self.forced = False
-        self._running_job = False
-        self._wakeup = threading.Event()
+        # Stop signals received; stop requests from a supervisor's pipe don't count.
+        self._signals = 0
+        #: Outcomes that could not be written while the database was unreachable.
+        self.unrecorded: list[tuple[DelayedJob, Execution]] = []
+        self.waker = Waker(using=self.using, queues=options.queues, listen=conf.get("LISTEN_NOTIFY"),
+                           identifier=self.identifier)
+        self.watchdog = self._new_watchdog()
+        # The row being performed and the reserved rows after it, for the watchdog.
+        self._current: DelayedJob | None = None
+        self._waiting: list[DelayedJob] = []
+
+    def _new_watchdog(self) -> Watchdog:
+        return Watchdog(grace=self.interrupt_grace, give_up=self._give_up, exit_process=self._exit_hung)
+
+    def _start_watchdog(self) -> None:
+        if self.watchdog.ident is not None:
+            # Each run gets a new thread; a Thread starts only once.
+            self.watchdog = self._new_watchdog()
+        self.watchdog.start()
+
+    def _on_alarm(self, signum: int, frame: FrameType | None) -> None:
+        self.watchdog.on_alarm(signum, frame)
 
     # Running
 
@@ -124,12 +155,32 @@ class Worker:
             min_priority=self.only.min_priority, max_priority=self.only.max_priority,
             sleep_delay=self.sleep_delay, read_ahead=self.read_ahead,
         )
-        backoff = RESERVE_BACKOFF_START
+        self._use_wal_on_sqlite()
+        if not self._register_until_done():
+            log.worker_stopped(self.identifier, self.performed, self.failed)
+            return 1 if self.forced else 0
+        heartbeat = HeartbeatThread(self.registration, conf.get("HEARTBEAT_INTERVAL"))
+        heartbeat.start()
+        self._start_watchdog()
+        self.waker.start()
+        try:
+            self._loop()
+        finally:
+            heartbeat.stop()
+            self.watchdog.close()
+            self.waker.close()
+            self._flush_unrecorded()
+            self.registration.deregister()
+        log.worker_stopped(self.identifier, self.performed, self.failed)
+        return 1 if self.forced else 0
 
+    def _loop(self) -> None:
+        backoff = RESERVE_BACKOFF_START
         while not self.stopping:
             # Drop connections that the server closed while the worker slept.
-            close_old_connections()
+            self._close_old_connections()
             try:
+                self._flush_unrecorded(raise_errors=True)
                 rows = self._reserve()
             except DatabaseError as exc:
                 log.reserve_failed(self.identifier, exc, backoff)
@@ -147,21 +198,65 @@ class Worker:
             else:
                 self._sleep(self.sleep_delay)
 
-        log.worker_stopped(self.identifier, self.performed, self.failed)
-        return 1 if self.forced else 0
+    def _use_wal_on_sqlite(self) -> None:
+        """Switch a file SQLite database to WAL, so readers don't wait for the writer; it persists."""
+        connection = connections[self.using]
+        if connection.vendor != "sqlite" or connection.is_in_memory_db():
+            return
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("PRAGMA journal_mode")
+                if cursor.fetchone()[0].lower() == "wal":
+                    return
+                cursor.execute("PRAGMA journal_mode=WAL")
+                mode = cursor.fetchone()[0]
+        except DatabaseError as exc:
+            log.sqlite_wal_failed(self.identifier, exc)
+            return
+        log.sqlite_journal_mode(self.identifier, mode)
+
+    def _register_until_done(self) -> bool:
+        """Register the worker row, retrying while the database is unreachable; False if stopped first."""
+        backoff = RESERVE_BACKOFF_START
+        while not self.stopping:
+            try:
+                self.registration.register()
+                return True
+            except DatabaseError as exc:
+                log.reserve_failed(self.identifier, exc, backoff)
+                self._close_connection()
+                self._sleep(backoff)
+                backoff = min(backoff * 2, RESERVE_BACKOFF_CAP)
+        return False
 
     def work_off(self) -> None:
-        """Perform every ready job, then return; for tests and one-off runs."""
-        while not self.stopping:
-            rows = self._reserve()
-            if not rows:
-                return
-            self.work(rows)
+        """Perform every ready job, then return; for tests and one-off runs.
+
+        The worker registers its row for the run, but sends no heartbeats and
+        enforces max_run_time only when called from the main thread.
+        """
+        self.registration.register()
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGALRM, self._on_alarm)
+        self._start_watchdog()
+        try:
+            while not self.stopping:
+                rows = self._reserve()
+                if not rows:
+                    return
+                self.work(rows)
+        finally:
+            self.watchdog.close()
+            self.watchdog.join()
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGALRM, previous)
+            self.registration.deregister()
 
     def _reserve(self) -> list[DelayedJob]:
         return reserve(
             identifier=self.identifier, using=self.using, limit=self.read_ahead,
-            now=self.now(), max_run_time=self.max_run_time, only=self.only,
+            now=self.now(), max_run_time=self.max_run_time, interrupt_grace=self.interrupt_grace,
+            only=self.only,
         )
 
     def work(self, rows: list[DelayedJob]) -> None:
@@ -170,50 +265,108 @@ class Worker:
             if self.stopping:
                 self._release(rows[index:])
                 return
-            if row.attempts >= self.recorder.max_attempts:
+            if row.attempts >= self.recorder.max_attempts_of(row):
                 # Lost workers used up the attempts (see reserve); don't run it again.
                 self.recorder.abandon(row)
                 self.failed += 1
                 continue
+            self._waiting = rows[index + 1:]
             try:
                 execution = self._execute(row)
-            except ForcedStop:
-                self._record_forced_stop(row)
+            except ForcedStop as exc:
+                self.forced = True
+                self._record_forced_stop(row, str(exc))
                 self._release(rows[index + 1:])
                 return
-            self.recorder.record(row, execution)
+            except JobTimeout as exc:
+                execution = Execution(job=None, error=JobTimeoutError(str(exc)))
+                log.job_timed_out(row.pk, row.job_id, row.job_class, str(exc))
+            self._record(row, execution)
             if execution.error is None:
                 self.performed += 1
             else:
                 self.failed += 1
-            close_old_connections()
+            self._close_old_connections()
+        self._waiting = []
 
     def _execute(self, row: DelayedJob) -> Execution:
-        self._running_job = True
+        self._current = row
+        self.watchdog.job_started(row.max_run_time or self.max_run_time)
+        if self.stopping:
+            # A stop signal arrived between the check in work() and now.
+            self.watchdog.stop_at(self.shutdown_timeout, self._shutdown_reason())
         try:
             return execute(row)
         finally:
-            self._running_job = False
+            self._end_watch()
 
-    def _record_forced_stop(self, row: DelayedJob) -> None:
+    def _end_watch(self) -> None:
+        # An interrupt that arrives while the job unwinds is dropped here,
+        # so it can't escape into the worker's own code.
+        while True:
+            try:
+                self.watchdog.job_finished()
+                break
+            except (ForcedStop, JobTimeout):
+                continue
+        self._current = None
+
+    def _record(self, row: DelayedJob, execution: Execution) -> None:
+        if not self.recorder.record(row, execution):
+            self.unrecorded.append((row, execution))
+
+    def _flush_unrecorded(self, raise_errors: bool = False) -> None:
+        """Write outcomes that failed earlier; the row stays locked by this worker meanwhile."""
+        while self.unrecorded:
+            row, execution = self.unrecorded[0]
+            if not self.recorder.record(row, execution):
+                if raise_errors:
+                    raise DatabaseError(f"the outcome of row id={row.pk} could not be recorded yet")
+                return
+            self.unrecorded.pop(0)
+
+    def _record_forced_stop(self, row: DelayedJob, reason: str = "") -> None:
         # The interrupted attempt counts, so a job that hangs every time ends
         # up failed; run_at stays, so another worker may take it at once.
-        error = ForcedStopError(f"Worker {self.identifier} was stopped by a second signal while the job ran.")
+        error = ForcedStopError(
+            f"Worker {self.identifier} stopped the job before it finished: "
+            f"{reason or 'a second stop signal arrived'}."
+        )
         self.failed += 1
         attempts = row.attempts + 1
         try:
-            if attempts >= self.recorder.max_attempts:
+            if attempts >= self.recorder.max_attempts_of(row):
                 self.recorder.record(row, Execution(job=None, error=error))
                 return
             DelayedJob.objects.using(self.using).filter(pk=row.pk, locked_by=self.identifier).update(
                 attempts=attempts, last_error=f"{exception_name(error)}: {error}",
-                locked_at=None, locked_by=None,
+                locked_at=None, locked_by=None, lock_expires_at=None,
                 updated_at=self.now(),
             )
         except DatabaseError as exc:
             log.outcome_write_failed(row.pk, row.job_id, exc)
 
+    def _give_up(self, interrupt: type[BaseException], reason: str) -> None:
+        """Record the job that won't stop and release the rest; runs in the watchdog thread."""
+        row = self._current
+        if row is not None:
+            log.job_would_not_stop(row.pk, row.job_id, row.job_class, reason, self.interrupt_grace)
+            if interrupt is JobTimeout:
+                self.recorder.record(row, Execution(job=None, error=JobTimeoutError(reason)))
+            else:
+                self._record_forced_stop(row, reason)
+        self._release(self._waiting)
+        self.registration.deregister()
+        connections.close_all()
+
+    def _exit_hung(self, status: int) -> None:
+        log.worker_exiting_hung(self.identifier, status)
+        logging.shutdown()
+        self.exit_process(status)
+
     def _release(self, rows: list[DelayedJob]) -> None:
+        if not rows:
+            return
         try:
             count = release(identifier=self.identifier, using=self.using, rows=rows)
         except DatabaseError as exc:
@@ -222,6 +375,12 @@ class Worker:
         if count:
             log.released(self.identifier, count)
 
+    def _close_old_connections(self) -> None:
+        # Inside an atomic block (a worker driven from a TestCase) closing
+        # would break the caller's transaction, so connections are kept.
+        if not connections[self.using].in_atomic_block:
+            close_old_connections()
+
     def _close_connection(self) -> None:
         try:
             connections[self.using].close()
@@ -229,8 +388,7 @@ class Worker:
             pass
 
     def _sleep(self, seconds: float) -> None:
-        self._wakeup.wait(seconds)
-        self._wakeup.clear()
+        self.waker.wait(seconds)
 
     # Signals
 
@@ -239,26 +397,40 @@ class Worker:
             return
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGALRM, self._on_alarm)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
-        if not self.stopping:
-            self.stopping = True
-            # Event.set() takes a lock that the interrupted main thread may
-            # hold inside Event.wait() or clear(), so set it from a thread.
-            threading.Thread(target=self._wakeup.set, daemon=True).start()
-            log.worker_stopping(self.identifier, name)
+        self._signals += 1
+        if self._signals == 1:
+            log.worker_stopping(self.identifier, name, self.shutdown_timeout)
+            self.stop()
             return
         log.worker_forced_stop(self.identifier, name)
-        self.forced = True
-        if self._running_job:
-            raise ForcedStop()
+        self.force_stop()
 
     def stop(self) -> None:
-        """Ask the worker to stop after the running job; safe from any thread."""
+        """Stop after the running job, or interrupt it after SHUTDOWN_TIMEOUT; safe from any thread."""
+        if self.stopping:
+            return
         self.stopping = True
-        self._wakeup.set()
+        self.waker.wake()
+        self.watchdog.stop_at(self.shutdown_timeout, self._shutdown_reason())
+
+    def force_stop(self) -> None:
+        """Interrupt the running job now and exit; safe from any thread."""
+        self.stopping = True
+        self.forced = True
+        self.waker.wake()
+        self.watchdog.stop_at(0, "a second stop signal arrived")
+
+    def _shutdown_reason(self) -> str:
+        return f"the worker was stopping and the shutdown timeout of {self.shutdown_timeout:g} s passed"
 
 
 class ForcedStopError(Exception):
-    """The last_error of a job interrupted by a forced stop."""
+    """The last_error of a job interrupted by a forced stop or the shutdown timeout."""
+
+
+class JobTimeoutError(Exception):
+    """The last_error of a job that ran past its max_run_time."""

@@ -5,24 +5,41 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connections
+from django.db import DatabaseError, connections
 
 from ... import conf
 from ...queues import validate_queue_name
-from ...worker import Worker, WorkerOptions
+from ...worker import Worker, WorkerOptions, daemon
+from ...worker.heartbeat import WorkerConflictError
+from ...worker.pools import MAX_PROCESSES, Pool, PoolError, check_total, load_config, parse_pool
+from ...worker.supervisor import Supervisor
 from ...worker.worker import MAX_SLEEP_DELAY, default_identifier, validate_identifier
+
+#: delayed_job's places for pid files and the daemon's log, relative to the working directory.
+DEFAULT_PID_DIR = "tmp/pids"
+DEFAULT_LOG_FILE = "log/jobs_worker.log"
+
+
+#: What the command does, as delayed_job's script/delayed_job takes it.
+ACTIONS = ("run", "start", "stop", "restart", "status")
 
 
 class Command(BaseCommand):
     help = (
-        "Perform jobs from the DelayedJob table in the foreground until stopped "
-        "with SIGTERM or SIGINT (Ctrl+C)."
+        "Perform jobs from the DelayedJob table. 'run' (the default) works in the foreground until "
+        "SIGTERM or SIGINT (Ctrl+C); 'start' runs the same as a daemon with a pid file; 'stop', "
+        "'restart' and 'status' control that daemon. With --processes, --pool or --config, a "
+        "supervisor forks and watches several worker processes."
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("action", nargs="?", default="run", choices=ACTIONS,
+                            help="run (default), start, stop, restart or status.")
         parser.add_argument(
             "--queue", action="append", dest="queue", metavar="NAME",
             help="Take jobs from this queue only; repeat it, or separate names with commas. "
@@ -34,7 +51,8 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--identifier", default=None,
-            help="Name stored in locked_by. Default: 'host:<hostname> pid:<pid>'.",
+            help="Name stored in locked_by, and in the pid file name. Default: 'host:<hostname> pid:<pid>'. "
+                 "Workers forked by a supervisor get '<identifier>.1', '<identifier>.2', ...",
         )
         parser.add_argument("--min-priority", type=int, default=None, metavar="N",
                             help="Take only jobs with priority >= N.")
@@ -55,13 +73,209 @@ class Command(BaseCommand):
             "--database", default=None,
             help="Database alias of the DelayedJob table. Default: ACTIVEJOB['DATABASE'].",
         )
+        parser.add_argument(
+            "-n", "--processes", type=int, default=None, metavar="N",
+            help="Fork N worker processes on the queues given, under a supervisor that restarts "
+                 "any that die.",
+        )
+        parser.add_argument(
+            "--pool", action="append", default=None, metavar="QUEUES[:N]",
+            help="A pool of N worker processes (default 1) on comma-separated queues, '*' for all; "
+                 "repeatable, e.g. --pool 'mailers:2' --pool '*'.",
+        )
+        parser.add_argument("--config", default=None, metavar="FILE",
+                            help="A YAML file that names the pools; see docs/deployment.md.")
+        parser.add_argument("--pid-dir", default=None, metavar="DIR",
+                            help="Directory of pid files for start, stop, restart and status. "
+                                 f"Default: {DEFAULT_PID_DIR}. With run, writes a pid file only when given.")
+        parser.add_argument("--log-file", default=None, metavar="FILE",
+                            help="Where a daemon started with start writes its output. "
+                                 f"Default: {DEFAULT_LOG_FILE}.")
+        parser.add_argument(
+            "--timeout", type=float, default=None, metavar="SECONDS",
+            help="How long stop and restart wait for the worker to exit. Default: "
+                 "ACTIVEJOB['SHUTDOWN_TIMEOUT'] + ACTIVEJOB['INTERRUPT_GRACE'] + 15.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        worker_options = self.worker_options(options)
-        self.configure_logging(options["verbosity"])
-        status = Worker(worker_options).run()
+        action = options["action"]
+        if action == "status":
+            sys.exit(self.status(options))
+        if action == "stop":
+            self.stop(options)
+            return
+
+        runner = self.runner(options)
+        if action == "run":
+            self.configure_logging(options["verbosity"])
+            status = self.run_with_pid_file(runner, options)
+        else:
+            if action == "restart":
+                self.stop(options)
+            status = self.start(runner, options)
         if status:
             sys.exit(status)
+
+    # Actions
+
+    def run_with_pid_file(self, runner: Callable[[], int], options: dict[str, Any]) -> int:
+        if options["pid_dir"] is None:
+            return runner()
+        pid_file = self.pid_file(options)
+        try:
+            pid_file.create()
+        except daemon.AlreadyRunningError as exc:
+            raise CommandError(str(exc)) from None
+        try:
+            return runner()
+        finally:
+            pid_file.remove()
+
+    def start(self, runner: Callable[[], int], options: dict[str, Any]) -> int:
+        pid_file = self.pid_file(options)
+        log_file = Path(options["log_file"] or DEFAULT_LOG_FILE)
+
+        def run_daemon() -> int:
+            self.configure_logging(options["verbosity"], stream=sys.stdout)
+            return runner()
+
+        try:
+            pid = daemon.start_daemon(run_daemon, pid_file=pid_file, log_file=log_file)
+        except (daemon.AlreadyRunningError, daemon.DaemonError) as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(
+            f"Started jobs_worker {self.name(options)} as pid {pid} (pid file {pid_file.path}, "
+            f"log {log_file})."
+        )
+        return 0
+
+    def stop(self, options: dict[str, Any]) -> None:
+        timeout = options["timeout"]
+        if timeout is None:
+            timeout = conf.get("SHUTDOWN_TIMEOUT") + conf.get("INTERRUPT_GRACE") + 15
+        elif not timeout >= 0:
+            raise CommandError(f"--timeout {timeout} is invalid: pass a number of seconds, 0 or more.")
+        try:
+            result = daemon.stop_daemon(self.pid_file(options), timeout=timeout)
+        except daemon.DaemonError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(result.message)
+        if not result.stopped:
+            sys.exit(1)
+
+    def status(self, options: dict[str, Any]) -> int:
+        """Print each daemon and the worker processes in the database; return the LSB status."""
+        pid_dir = Path(options["pid_dir"] or DEFAULT_PID_DIR)
+        if options["identifier"] is not None or options["pid_dir"] is None:
+            pid_files = [self.pid_file(options)]
+        else:
+            pid_files = daemon.find_pid_files(pid_dir) or [self.pid_file(options)]
+        statuses = [daemon.daemon_status(pid_file) for pid_file in pid_files]
+        for status in statuses:
+            self.stdout.write(status.message)
+
+        database = options["database"] or conf.get("DATABASE")
+        self.check_database(database)
+        self.write_worker_processes(database)
+        return min(status.exit_status for status in statuses)
+
+    def write_worker_processes(self, database: str) -> None:
+        from django.utils import timezone
+
+        from ...models import DelayedJob, WorkerProcess
+
+        now = timezone.now()
+        try:
+            workers = list(WorkerProcess.objects.using(database).order_by("hostname", "identifier"))
+            running = dict(
+                DelayedJob.objects.using(database).filter(locked_by__in=[w.identifier for w in workers])
+                .values_list("locked_by", "job_class")
+            )
+        except DatabaseError as exc:
+            self.stderr.write(f"Could not read worker processes from database {database!r}: {exc}")
+            return
+        if not workers:
+            self.stdout.write("No worker process has a row in the database.")
+            return
+        self.stdout.write(f"Worker processes in database {database!r}:")
+        for worker in workers:
+            state = "alive" if worker.is_alive(now) else "dead"
+            age = (now - worker.heartbeat_at).total_seconds()
+            job = running.get(worker.identifier, "idle")
+            self.stdout.write(
+                f"  {worker.identifier}  pid {worker.pid} on {worker.hostname}  queues {worker.queues}  "
+                f"{state} (heartbeat {age:.0f} s ago)  running: {job}"
+            )
+
+    # Options
+
+    def runner(self, options: dict[str, Any]) -> Callable[[], int]:
+        """Validate the command line and return what runs the worker or the supervisor."""
+        worker_options = self.worker_options(options)
+        pools = self.pools(options, worker_options)
+        if pools is None:
+            def work() -> int:
+                try:
+                    return Worker(worker_options).run()
+                except WorkerConflictError as exc:
+                    raise CommandError(str(exc)) from None
+
+            return work
+
+        def supervise() -> int:
+            identifier = options["identifier"] or default_identifier()
+            return Supervisor(pools, worker_options, identifier).run()
+
+        return supervise
+
+    def pools(self, options: dict[str, Any], worker_options: WorkerOptions) -> list[Pool] | None:
+        """Return the pools to fork, or None to run one worker in this process."""
+        given = [name for name in ("processes", "pool", "config") if options[name] is not None]
+        if len(given) > 1:
+            raise CommandError(
+                f"--{given[0]} and --{given[1]} can't be combined: name the processes in one way."
+            )
+        if not given:
+            return None
+        if options["exit_on_complete"]:
+            raise CommandError("--exit-on-complete can't be used with a supervisor; use jobs_workoff.")
+        try:
+            if options["processes"] is not None:
+                processes = options["processes"]
+                if not 1 <= processes <= MAX_PROCESSES:
+                    raise PoolError(f"--processes {processes} is invalid: use 1 to {MAX_PROCESSES}.")
+                pools = [Pool(queues=worker_options.queues, processes=processes)]
+            elif options["pool"] is not None:
+                if worker_options.queues:
+                    raise PoolError("--queue can't be combined with --pool: name the queues in each --pool.")
+                pools = [parse_pool(value) for value in options["pool"]]
+            else:
+                if worker_options.queues:
+                    raise PoolError("--queue can't be combined with --config: name the queues in the file.")
+                pools, _ = load_config(Path(options["config"]))
+            check_total(pools)
+        except PoolError as exc:
+            raise CommandError(str(exc)) from None
+        return pools
+
+    def pid_file(self, options: dict[str, Any]) -> daemon.PidFile:
+        identifier = options["identifier"]
+        if identifier is not None:
+            try:
+                validate_identifier(identifier)
+            except ValueError as exc:
+                raise CommandError(f"--identifier: {exc}") from None
+        pid_dir = Path(options["pid_dir"] or DEFAULT_PID_DIR)
+        return daemon.PidFile(daemon.pid_file_path(pid_dir, identifier))
+
+    def name(self, options: dict[str, Any]) -> str:
+        return repr(options["identifier"]) if options["identifier"] else "(no identifier)"
+
+    def check_database(self, database: str) -> None:
+        if database not in connections.settings:
+            raise CommandError(
+                f"--database {database!r} is not in DATABASES; use one of {sorted(connections.settings)}."
+            )
 
     def worker_options(self, options: dict[str, Any]) -> WorkerOptions:
         """Validate the command line and return the worker's options."""
@@ -87,10 +301,7 @@ class Command(BaseCommand):
             )
 
         database = options["database"] or conf.get("DATABASE")
-        if database not in connections.settings:
-            raise CommandError(
-                f"--database {database!r} is not in DATABASES; use one of {sorted(connections.settings)}."
-            )
+        self.check_database(database)
 
         identifier = options["identifier"]
         if identifier is not None:
@@ -110,13 +321,13 @@ class Command(BaseCommand):
             database=database,
         )
 
-    def configure_logging(self, verbosity: int) -> None:
+    def configure_logging(self, verbosity: int, stream: Any = None) -> None:
         """Print the worker's log lines, unless LOGGING already handles them."""
         logger = logging.getLogger("django_activejob")
         if logger.hasHandlers():
             return
-        handler = logging.StreamHandler(self.stdout._out)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler = logging.StreamHandler(stream or self.stdout._out)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
         logger.addHandler(handler)
         logger.setLevel({0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG))
 

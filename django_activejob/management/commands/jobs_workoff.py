@@ -1,0 +1,39 @@
+"""``manage.py jobs_workoff``: perform every ready job, then exit."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from .jobs_worker import Command as WorkerCommand
+
+
+class Command(WorkerCommand):
+    help = (
+        "Perform every job that is ready now, then exit: delayed_job's 'rake jobs:workoff'. "
+        "Jobs scheduled for later stay queued. Exits with status 1 if any job failed."
+    )
+
+    def add_arguments(self, parser: Any) -> None:
+        super().add_arguments(parser)
+        # Only the options of one foreground worker apply.
+        for action in list(parser._actions):
+            if action.dest in {"action", "exit_on_complete", "processes", "pool", "config", "pid_dir",
+                               "log_file", "timeout"}:
+                parser._remove_action(action)
+                for option in action.option_strings:
+                    parser._option_string_actions.pop(option, None)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        options.update(action="run", exit_on_complete=True, processes=None, pool=None, config=None,
+                       pid_dir=None, log_file=None, timeout=None)
+        worker_options = self.worker_options(options)
+        self.configure_logging(options["verbosity"])
+
+        from ...worker import Worker
+
+        worker = Worker(worker_options)
+        status = worker.run()
+        self.stdout.write(f"Performed {worker.performed} job(s); {worker.failed} failed.")
+        if status or worker.failed:
+            sys.exit(status or 1)
