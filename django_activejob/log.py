@@ -169,7 +169,7 @@ def worker_no_jobs(identifier: str) -> None:
 def reserve_failed(identifier: str, error: BaseException, retry_in: float) -> None:
     worker_logger.warning(
         "Worker %s could not reserve jobs: %s: %s; retrying in %.1f s",
-        identifier, type(error).__name__, error, retry_in,
+        identifier, type(error).__name__, _first_line(error), retry_in,
     )
 
 
@@ -253,7 +253,7 @@ def lost_jobs_recovered(identifier: str, count: int) -> None:
 def heartbeat_failed(identifier: str, error: BaseException) -> None:
     worker_logger.warning(
         "Worker %s could not write its heartbeat: %s: %s; trying again at the next beat",
-        identifier, type(error).__name__, error,
+        identifier, type(error).__name__, _first_line(error),
     )
 
 
@@ -272,7 +272,7 @@ def listening(identifier: str, channel: str) -> None:
 def listen_failed(identifier: str, error: BaseException, retry_in: float) -> None:
     worker_logger.warning(
         "Worker %s lost its LISTEN connection: %s: %s; polling, and listening again in %g s",
-        identifier, type(error).__name__, error, retry_in,
+        identifier, type(error).__name__, _first_line(error), retry_in,
     )
 
 
@@ -288,6 +288,19 @@ def sqlite_wal_failed(identifier: str, error: BaseException) -> None:
     worker_logger.warning(
         "Worker %s could not switch the SQLite database to WAL: %s: %s",
         identifier, type(error).__name__, error,
+    )
+
+
+def heartbeat_lost(identifier: str, silent: float, running: bool) -> None:
+    worker_logger.error(
+        "Worker %s has not written a heartbeat for %.0f s; other workers may count it as dead%s",
+        identifier, silent, " and release its job, so the running job is interrupted" if running else "",
+    )
+
+
+def dead_workers_pruned(identifier: str, count: int) -> None:
+    worker_logger.info(
+        "Worker %s deleted %d worker process row(s) dead for more than a day", identifier, count
     )
 
 

@@ -116,7 +116,7 @@ def test_recovery_writes_nothing_when_the_lock_changed_since_it_was_read():
     lock(job, "new-owner", now)
 
     assert not release_lost(stale_copy, using="default", now=now, max_attempts=25, destroy_failed_jobs=False,
-                            why="test", recovered_by="tester")
+                            reason="test", recovered_by="tester")
     row = DelayedJob.objects.get()
     assert (row.locked_by, row.attempts) == ("new-owner", 0)
 

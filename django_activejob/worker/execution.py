@@ -23,6 +23,8 @@ class Execution:
     error: Exception | None = None
     #: True when the payload can never load, so retrying is pointless.
     permanent: bool = False
+    #: True when the job was interrupted from outside, so another worker may take it at once.
+    retry_now: bool = False
 
 
 def execute(row: DelayedJob) -> Execution:

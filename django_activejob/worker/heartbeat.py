@@ -12,6 +12,7 @@ import datetime
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 
 from django.db import DatabaseError, IntegrityError, connections, transaction
@@ -19,6 +20,20 @@ from django.db import DatabaseError, IntegrityError, connections, transaction
 from .. import log
 from ..models import WorkerProcess
 from .recovery import recover_lost_jobs, release_own_locks
+
+#: How long the rows of dead workers stay, for the admin, before a live worker deletes them.
+DEAD_WORKER_RETENTION = datetime.timedelta(days=1)
+
+
+def prune_dead_workers(using: str, now: datetime.datetime) -> int:
+    """Delete worker rows whose last heartbeat is older than DEAD_WORKER_RETENTION.
+
+    Their jobs stay recoverable: recovery treats a lock without a live
+    worker row the same as one with a dead row.
+    """
+    expired = WorkerProcess.objects.using(using).filter(heartbeat_at__lt=now - DEAD_WORKER_RETENTION)
+    deleted, _ = expired.delete()
+    return deleted
 
 
 class WorkerConflictError(Exception):
@@ -132,16 +147,27 @@ class Registration:
 
 
 class HeartbeatThread(threading.Thread):
-    """Refresh the heartbeat every ``interval`` seconds and recover dead workers' jobs."""
+    """Refresh the heartbeat every ``interval`` seconds and recover dead workers' jobs.
 
-    def __init__(self, registration: Registration, interval: float) -> None:
+    When heartbeats have failed for so long that other workers may count
+    this one as dead, ``on_presumed_dead`` is called once, so the worker can
+    stop the job that they may already have released.
+    """
+
+    def __init__(self, registration: Registration, interval: float,
+                 on_presumed_dead: Callable[[float], None] | None = None) -> None:
         super().__init__(name=f"heartbeat {registration.identifier}", daemon=True)
         self.registration = registration
         self.interval = interval
+        self.on_presumed_dead = on_presumed_dead
         self._stopped = threading.Event()
+        self._last_beat = time.monotonic()
+        self._presumed_dead = False
 
     def run(self) -> None:
         try:
+            # Release what dead workers left behind as soon as this one starts.
+            self.beat_once()
             while not self._stopped.wait(self.interval):
                 self.beat_once()
         finally:
@@ -152,6 +178,8 @@ class HeartbeatThread(threading.Thread):
         registration = self.registration
         try:
             registration.beat()
+            self._last_beat = time.monotonic()
+            self._presumed_dead = False
             released = recover_lost_jobs(
                 using=registration.using, now=registration.now(),
                 heartbeat_timeout=registration.heartbeat_timeout,
@@ -159,12 +187,31 @@ class HeartbeatThread(threading.Thread):
                 destroy_failed_jobs=registration.destroy_failed_jobs,
                 recovered_by=registration.identifier,
             )
+            pruned = prune_dead_workers(registration.using, registration.now())
         except DatabaseError as exc:
             log.heartbeat_failed(registration.identifier, exc)
-            connections[registration.using].close()
+            self._close_connection()
+            self._check_presumed_dead()
             return
         if released:
             log.lost_jobs_recovered(registration.identifier, released)
+        if pruned:
+            log.dead_workers_pruned(registration.identifier, pruned)
+
+    def _check_presumed_dead(self) -> None:
+        # Other workers release this one's jobs once its last heartbeat is
+        # HEARTBEAT_TIMEOUT old; stop one interval before that.
+        silent = time.monotonic() - self._last_beat
+        limit = self.registration.heartbeat_timeout.total_seconds() - self.interval
+        if silent >= limit and not self._presumed_dead and self.on_presumed_dead is not None:
+            self._presumed_dead = True
+            self.on_presumed_dead(silent)
+
+    def _close_connection(self) -> None:
+        try:
+            connections[self.registration.using].close()
+        except DatabaseError:
+            pass
 
     def stop(self) -> None:
         self._stopped.set()

@@ -75,7 +75,7 @@ class OutcomeRecorder:
             self._give_up(row, attempts, last_error, now, reason)
             return
 
-        run_at = now + retry_delay(attempts)
+        run_at = row.run_at if execution.retry_now else now + retry_delay(attempts)
         updated = self._mine(row).update(
             attempts=attempts, last_error=last_error, run_at=run_at,
             locked_at=None, locked_by=None, lock_expires_at=None, updated_at=now,

@@ -30,7 +30,7 @@ POOL_OPTIONS: dict[str, type | tuple[type, ...]] = {
     "read_ahead": int,
 }
 
-#: The most processes one supervisor forks, to catch a typo such as 200 for 20.
+#: The maximum number of processes one supervisor forks; it catches a typo such as 200 for 20.
 MAX_PROCESSES = 256
 
 

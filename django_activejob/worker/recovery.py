@@ -29,12 +29,12 @@ class WorkerLostError(Exception):
     """The last_error of a job whose worker died or lost its lock while the job ran."""
 
 
-def lost_error(locked_by: str | None, locked_at: datetime.datetime | None, why: str) -> str:
+def lost_error(locked_by: str | None, locked_at: datetime.datetime | None, reason: str) -> str:
     """Return the last_error text for a job taken from a lost worker."""
     since = locked_at.isoformat() if locked_at else "an unknown time"
     return (
         f"django_activejob.worker.recovery.WorkerLostError: worker {locked_by!r} locked the job at "
-        f"{since} and never recorded an outcome: {why}."
+        f"{since} and never recorded an outcome: {reason}."
     )
 
 
@@ -52,9 +52,9 @@ def recover_lost_jobs(*, using: str, now: datetime.datetime, heartbeat_timeout: 
     )
     released = 0
     for row in rows:
-        why = f"its heartbeat stopped for more than {heartbeat_timeout.total_seconds():g} s"
+        reason = f"its heartbeat stopped for more than {heartbeat_timeout.total_seconds():g} s"
         if release_lost(row, using=using, now=now, max_attempts=max_attempts,
-                        destroy_failed_jobs=destroy_failed_jobs, why=why, recovered_by=recovered_by):
+                        destroy_failed_jobs=destroy_failed_jobs, reason=reason, recovered_by=recovered_by):
             released += 1
     return released
 
@@ -75,14 +75,14 @@ def release_own_locks(*, using: str, identifier: str, now: datetime.datetime, ma
     for row in rows:
         if release_lost(row, using=using, now=now, max_attempts=max_attempts,
                         destroy_failed_jobs=destroy_failed_jobs,
-                        why="its process ended and a new worker started under the same identifier",
+                        reason="its process ended and a new worker started under the same identifier",
                         recovered_by=identifier):
             released += 1
     return released
 
 
 def release_lost(row: DelayedJob, *, using: str, now: datetime.datetime, max_attempts: int,
-                 destroy_failed_jobs: bool, why: str, recovered_by: str) -> bool:
+                 destroy_failed_jobs: bool, reason: str, recovered_by: str) -> bool:
     """Count the lost attempt on ``row`` and make it ready again, or fail it when none are left.
 
     Returns False when the row changed since it was read (another worker
@@ -90,7 +90,7 @@ def release_lost(row: DelayedJob, *, using: str, now: datetime.datetime, max_att
     """
     attempts = row.attempts + 1
     limit = row.max_attempts or max_attempts
-    last_error = lost_error(row.locked_by, row.locked_at, why)
+    last_error = lost_error(row.locked_by, row.locked_at, reason)
     same_lock = DelayedJob.objects.using(using).filter(
         Q(pk=row.pk, locked_by=row.locked_by, locked_at=row.locked_at, failed_at__isnull=True)
     )

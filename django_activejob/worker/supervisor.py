@@ -1,9 +1,9 @@
 """The supervisor: fork worker processes for each pool, restart those that die, stop them all.
 
-The supervisor itself never touches the database. It tells each worker to
-stop through a pipe rather than a signal, so a worker that also receives the
-SIGTERM that systemd, Heroku or a terminal sends to the whole process group
-still counts one stop request, not two. When the supervisor dies, the pipes
+The supervisor itself never opens a database connection. It sends each
+worker its stop request through a pipe rather than a signal. A worker that
+also receives the SIGTERM that systemd, Heroku or a terminal sends to the
+whole process group therefore counts one stop request, not two. When the supervisor dies, the pipes
 close and its workers stop gracefully instead of running on unsupervised.
 """
 

@@ -7,7 +7,7 @@ ForcedStop in the main thread, both BaseExceptions, so ``except Exception``
 in job code doesn't catch them. It raises again every second, for jobs that
 catch everything. If the job is still running ``INTERRUPT_GRACE`` seconds
 later, the watchdog records the outcome itself and ends the process with
-os._exit(): a row's lock expires only after that time, so another worker
+os._exit(). A row's lock expires only after that time, so another worker
 never starts the job while this one still runs it.
 """
 

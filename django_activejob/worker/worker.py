@@ -17,7 +17,6 @@ from django.utils import timezone
 
 from .. import conf, log
 from ..models import DelayedJob
-from .errors import exception_name
 from .execution import Execution, execute
 from .heartbeat import HeartbeatThread, Registration
 from .outcome import OutcomeRecorder
@@ -26,8 +25,9 @@ from .wakeup import Waker
 from .watchdog import ForcedStop, JobTimeout, Watchdog
 
 #: Backoff after a failed reserve: doubles from the first value up to the cap.
+#: The cap bounds how long jobs wait after the database comes back.
 RESERVE_BACKOFF_START = 1.0
-RESERVE_BACKOFF_CAP = 60.0
+RESERVE_BACKOFF_CAP = 5.0
 
 #: Exclusive upper bound on sleep_delay: one day, far below what a timed wait accepts.
 MAX_SLEEP_DELAY = 86400.0
@@ -159,7 +159,8 @@ class Worker:
         if not self._register_until_done():
             log.worker_stopped(self.identifier, self.performed, self.failed)
             return 1 if self.forced else 0
-        heartbeat = HeartbeatThread(self.registration, conf.get("HEARTBEAT_INTERVAL"))
+        heartbeat = HeartbeatThread(self.registration, conf.get("HEARTBEAT_INTERVAL"),
+                                    on_presumed_dead=self._on_presumed_dead)
         heartbeat.start()
         self._start_watchdog()
         self.waker.start()
@@ -274,7 +275,8 @@ class Worker:
             try:
                 execution = self._execute(row)
             except ForcedStop as exc:
-                self.forced = True
+                # A stop makes the exit status 1; a presumed death doesn't stop the worker.
+                self.forced = self.forced or self.stopping
                 self._record_forced_stop(row, str(exc))
                 self._release(rows[index + 1:])
                 return
@@ -333,18 +335,7 @@ class Worker:
             f"{reason or 'a second stop signal arrived'}."
         )
         self.failed += 1
-        attempts = row.attempts + 1
-        try:
-            if attempts >= self.recorder.max_attempts_of(row):
-                self.recorder.record(row, Execution(job=None, error=error))
-                return
-            DelayedJob.objects.using(self.using).filter(pk=row.pk, locked_by=self.identifier).update(
-                attempts=attempts, last_error=f"{exception_name(error)}: {error}",
-                locked_at=None, locked_by=None, lock_expires_at=None,
-                updated_at=self.now(),
-            )
-        except DatabaseError as exc:
-            log.outcome_write_failed(row.pk, row.job_id, exc)
+        self._record(row, Execution(job=None, error=error, retry_now=True))
 
     def _give_up(self, interrupt: type[BaseException], reason: str) -> None:
         """Record the job that won't stop and release the rest; runs in the watchdog thread."""
@@ -423,6 +414,13 @@ class Worker:
         self.forced = True
         self.waker.wake()
         self.watchdog.stop_at(0, "a second stop signal arrived")
+
+    def _on_presumed_dead(self, silent: float) -> None:
+        """Interrupt the running job: other workers may have released it, since no heartbeat got through."""
+        log.heartbeat_lost(self.identifier, silent, self.watchdog.running)
+        if self.watchdog.running:
+            self.watchdog.stop_at(0, f"no heartbeat reached the database for {silent:.0f} s, so other "
+                                     f"workers may have released the job")
 
     def _shutdown_reason(self) -> str:
         return f"the worker was stopping and the shutdown timeout of {self.shutdown_timeout:g} s passed"
