@@ -26,6 +26,16 @@ def validate_queue_name(queue: Any) -> str:
     return queue
 
 
+def split_queue_names(value: str) -> list[str]:
+    """Split a comma-separated list into queue names, without repeats; raise ValueError for an invalid one."""
+    names: list[str] = []
+    for part in value.split(","):
+        name = validate_queue_name(part.strip())
+        if name not in names:
+            names.append(name)
+    return names
+
+
 def prefixed_queue_name(queue: str) -> str:
     """Return ``queue`` with ``ACTIVEJOB["QUEUE_NAME_PREFIX"]`` and its delimiter in front, if set."""
     prefix = conf.get("QUEUE_NAME_PREFIX")

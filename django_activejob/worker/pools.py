@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..queues import validate_queue_name
+from ..queues import split_queue_names
 
 #: Options a pool may set in the YAML file, with their types.
 POOL_OPTIONS: dict[str, type | tuple[type, ...]] = {
@@ -139,16 +139,10 @@ def check_total(pools: list[Pool]) -> None:
 def _queues(names: str, where: str) -> list[str] | None:
     if names.strip() == "*":
         return None
-    queues: list[str] = []
-    for part in names.split(","):
-        name = part.strip()
-        try:
-            validate_queue_name(name)
-        except (TypeError, ValueError) as exc:
-            raise PoolError(f"{where}: {exc} Use '*' for every queue.") from None
-        if name not in queues:
-            queues.append(name)
-    return queues
+    try:
+        return split_queue_names(names)
+    except (TypeError, ValueError) as exc:
+        raise PoolError(f"{where}: {exc} Use '*' for every queue.") from None
 
 
 def _processes(processes: int, where: str) -> int:

@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connections
 
 from ... import conf
-from ...queues import validate_queue_name
+from ...queues import split_queue_names
 from ...worker import Worker, WorkerOptions, daemon
 from ...worker.heartbeat import WorkerConflictError
 from ...worker.pools import MAX_PROCESSES, Pool, PoolError, check_total, load_config, parse_pool
@@ -258,13 +258,18 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         return pools
 
-    def pid_file(self, options: dict[str, Any]) -> daemon.PidFile:
+    def identifier(self, options: dict[str, Any]) -> str | None:
+        """Return the --identifier value, checked, or None when it is not given."""
         identifier = options["identifier"]
         if identifier is not None:
             try:
                 validate_identifier(identifier)
             except ValueError as exc:
                 raise CommandError(f"--identifier: {exc}") from None
+        return identifier
+
+    def pid_file(self, options: dict[str, Any]) -> daemon.PidFile:
+        identifier = self.identifier(options)
         pid_dir = Path(options["pid_dir"] or DEFAULT_PID_DIR)
         return daemon.PidFile(daemon.pid_file_path(pid_dir, identifier))
 
@@ -303,12 +308,7 @@ class Command(BaseCommand):
         database = options["database"] or conf.get("DATABASE")
         self.check_database(database)
 
-        identifier = options["identifier"]
-        if identifier is not None:
-            try:
-                validate_identifier(identifier)
-            except ValueError as exc:
-                raise CommandError(f"--identifier: {exc}") from None
+        identifier = self.identifier(options)
 
         return WorkerOptions(
             queues=queues,
@@ -336,12 +336,9 @@ def parse_queues(values: list[tuple[str, str]]) -> list[str] | None:
     """Split ``(option, value)`` pairs into exact queue names, or return None for all queues."""
     names: list[str] = []
     for option, value in values:
-        for part in value.split(","):
-            name = part.strip()
-            try:
-                validate_queue_name(name)
-            except (TypeError, ValueError) as exc:
-                raise CommandError(f"{option} {value!r}: {exc}") from None
-            if name not in names:
-                names.append(name)
+        try:
+            parsed = split_queue_names(value)
+        except (TypeError, ValueError) as exc:
+            raise CommandError(f"{option} {value!r}: {exc}") from None
+        names += [name for name in parsed if name not in names]
     return names or None
