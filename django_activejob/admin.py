@@ -117,3 +117,8 @@ class WorkerProcessAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: WorkerProcess | None = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: WorkerProcess | None = None) -> bool:
+        # Deleting a live worker's row would make its running job look lost
+        # and run it a second time; dead rows are deleted after a day.
+        return False

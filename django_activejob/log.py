@@ -304,6 +304,19 @@ def dead_workers_pruned(identifier: str, count: int) -> None:
     )
 
 
+def worker_exiting_stuck(identifier: str, waited: float) -> None:
+    worker_logger.error(
+        "Worker %s was still running %g s after a forced stop; ending the process", identifier, waited
+    )
+
+
+def reconnecting(identifier: str, error: BaseException) -> None:
+    worker_logger.info(
+        "Worker %s lost its database connection (%s: %s); reconnecting",
+        identifier, type(error).__name__, _first_line(error),
+    )
+
+
 # The supervisor's events.
 
 

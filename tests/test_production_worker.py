@@ -28,6 +28,7 @@ from tests.test_worker_processes import WAIT_TIMEOUT, wait_for
 from tests.testapp.jobs import RecordJob, SleepJob
 from tests.testapp.models import AuditLog, Performance
 from tests.testapp.worker_jobs import (
+    BatchedSlowJob,
     CatchOnceJob,
     FirstRunHangsJob,
     IntervalJob,
@@ -218,6 +219,24 @@ def test_timed_out_job_never_runs_on_two_workers_at_once(start_worker):
     assert runs[0].finished_at is not None
     for worker in workers:
         assert is_running(worker.pid)
+
+
+def test_rows_that_waited_in_a_batch_renew_their_lock_and_never_overlap(start_worker):
+    """Six 1.9 s jobs reserved at once outlast the 7.5 s lock each got at the reserve."""
+    jobs = [BatchedSlowJob.perform_later(f"batched {number}", 1.9) for number in range(6)]
+    fast = settings_env(INTERRUPT_GRACE=0.5, **FAST_HEARTBEATS)
+    first = start_worker("--identifier", "A", "--read-ahead", "6", "--sleep-delay", "0.1", **fast)
+    wait_for(lambda: Performance.objects.filter(label="batched 0").exists(), "A to start the batch")
+    second = start_worker("--identifier", "B", "--sleep-delay", "0.1", **fast)
+
+    wait_for(lambda: not DelayedJob.objects.filter(pk__in=[job.provider_job_id for job in jobs]).exists(),
+             "the batch to finish", timeout=90)
+
+    runs = list(Performance.objects.filter(label__startswith="batched ").order_by("started_at"))
+    assert Counter(run.label for run in runs) == {f"batched {number}": 1 for number in range(6)}
+    assert {run.pid for run in runs} == {first.pid}
+    assert "no longer owns the lock" not in first.output()
+    assert "lost worker" not in second.output()
 
 
 # Graceful shutdown (case C20).

@@ -375,8 +375,9 @@ def test_reserve_stores_the_lock_expiry_of_each_class():
     }
     margin = LOCK_EXPIRY_MARGIN
     assert expiry == stored == {
+        # The second row of the batch waits for the first, so its lock covers both limits.
         "RecordJob": datetime.timedelta(seconds=100 + 10 + margin),
-        "ShortLimitJob": datetime.timedelta(seconds=2 + 10 + margin),
+        "ShortLimitJob": datetime.timedelta(seconds=100 + 10 + 2 + 10 + margin),
     }
 
 

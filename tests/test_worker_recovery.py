@@ -20,6 +20,7 @@ from django_activejob.worker.heartbeat import Registration, WorkerConflictError
 from django_activejob.worker.pools import PoolError, load_config, parse_pool
 from django_activejob.worker.recovery import recover_lost_jobs
 from tests.testapp.jobs import RecordJob
+from tests.testapp.models import Performance
 from tests.testapp.worker_jobs import ShortLimitJob
 
 pytestmark = pytest.mark.django_db
@@ -332,3 +333,117 @@ def test_sqlite_check_warns_about_deferred_transactions_and_short_timeouts():
         options.update(saved)
     assert {"activejob.W002", "activejob.W003"} <= ids
     assert check_sqlite_settings(databases=None) == []
+
+
+# Defects found in review, each with its regression test.
+
+
+def test_recovery_waits_until_own_heartbeats_have_held_for_two_intervals():
+    import time
+
+    from django_activejob.worker.heartbeat import HeartbeatThread
+
+    now = timezone.now()
+    job = RecordJob.perform_later("lost")
+    lock(job, "dead-worker", now - datetime.timedelta(minutes=5))
+    thread = HeartbeatThread(registration("sweeper"), interval=0.2)
+    registration("sweeper").register()
+
+    thread.beat_once()
+    assert DelayedJob.objects.get().locked_by == "dead-worker"
+    time.sleep(0.45)
+    thread.beat_once()
+
+    assert DelayedJob.objects.get().locked_by is None
+
+
+def test_presumed_death_interrupts_only_the_running_job():
+    worker = Worker(WorkerOptions(identifier="survivor"))
+    # No job runs when the heartbeat is presumed lost: nothing to interrupt, and nothing left behind.
+    worker._on_presumed_dead(55.0)
+    RecordJob.perform_later("after the outage")
+
+    worker.work_off()
+
+    assert Performance.objects.filter(label="after the outage").exists()
+    assert not DelayedJob.objects.exists()
+
+
+def test_forced_stop_ends_a_worker_stuck_outside_a_job(monkeypatch):
+    import threading
+
+    from django_activejob.worker import worker as worker_module
+
+    monkeypatch.setattr(worker_module, "FORCED_EXIT_MARGIN", 0.05)
+    exited = threading.Event()
+    statuses = []
+
+    def exit_process(status):
+        statuses.append(status)
+        exited.set()
+
+    with override_settings(ACTIVEJOB={"INTERRUPT_GRACE": 0.05}):
+        worker = Worker(WorkerOptions(identifier="stuck"), exit_process=exit_process)
+    worker.force_stop()
+
+    assert exited.wait(5)
+    assert statuses == [1]
+
+
+def test_forced_stop_leaves_a_finished_worker_alone(monkeypatch):
+    import time
+
+    from django_activejob.worker import worker as worker_module
+
+    monkeypatch.setattr(worker_module, "FORCED_EXIT_MARGIN", 0.05)
+    statuses = []
+    with override_settings(ACTIVEJOB={"INTERRUPT_GRACE": 0.05}):
+        worker = Worker(WorkerOptions(identifier="done"), exit_process=statuses.append)
+    worker._finished = True
+    worker.force_stop()
+    time.sleep(0.3)
+
+    assert statuses == []
+
+
+def test_waker_ignores_wake_after_close():
+    from django_activejob.worker.wakeup import Waker
+
+    waker = Waker(using="default", queues=None, listen=False, identifier="w")
+    write_fd = waker._write_fd
+    waker.close()
+    # The descriptor number may already belong to another file.
+    replacement = os.open(os.devnull, os.O_WRONLY)
+    try:
+        waker.wake()
+    finally:
+        os.close(replacement)
+    assert write_fd >= 0
+
+
+@pytest.mark.parametrize(
+    ("payload", "wakes"),
+    [("default", True), ("mailers", False), ("default 1.0", True), ("default 99999999999", False),
+     ("default nonsense", True)],
+)
+def test_notification_payloads(payload, wakes):
+    from django_activejob.worker.wakeup import Waker
+
+    waker = Waker(using="default", queues=["default"], listen=False, identifier="w")
+    try:
+        assert waker._handle(payload) is wakes
+    finally:
+        waker.close()
+
+
+def test_worker_process_rows_cannot_be_deleted_from_the_admin(client):
+    user = User.objects.create_superuser("admin", "admin@example.test", "password")
+    client.force_login(user)
+    worker_row("alive-1", timezone.now())
+
+    response = client.get(reverse("admin:django_activejob_workerprocess_changelist"))
+
+    assert response.status_code == 200
+    assert "delete_selected" not in response.content.decode()
+    delete_url = reverse("admin:django_activejob_workerprocess_delete", args=[WorkerProcess.objects.get().pk])
+    assert client.get(delete_url).status_code == 403

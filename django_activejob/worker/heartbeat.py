@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from django.db import DatabaseError, IntegrityError, connections, transaction
+from django.db import Error, IntegrityError, connections, transaction
 
 from .. import log
 from ..models import WorkerProcess
@@ -142,7 +142,7 @@ class Registration:
             WorkerProcess.objects.using(self.using).filter(
                 identifier=self.identifier, pid=os.getpid(), hostname=self.hostname
             ).delete()
-        except DatabaseError as exc:
+        except Error as exc:
             log.heartbeat_failed(self.identifier, exc)
 
 
@@ -163,10 +163,11 @@ class HeartbeatThread(threading.Thread):
         self._stopped = threading.Event()
         self._last_beat = time.monotonic()
         self._presumed_dead = False
+        # Since when every heartbeat got through; None after a failed one.
+        self._healthy_since: float | None = None
 
     def run(self) -> None:
         try:
-            # Release what dead workers left behind as soon as this one starts.
             self.beat_once()
             while not self._stopped.wait(self.interval):
                 self.beat_once()
@@ -180,6 +181,10 @@ class HeartbeatThread(threading.Thread):
             registration.beat()
             self._last_beat = time.monotonic()
             self._presumed_dead = False
+            if self._healthy_since is None:
+                self._healthy_since = self._last_beat
+            if not self._may_recover():
+                return
             released = recover_lost_jobs(
                 using=registration.using, now=registration.now(),
                 heartbeat_timeout=registration.heartbeat_timeout,
@@ -188,7 +193,8 @@ class HeartbeatThread(threading.Thread):
                 recovered_by=registration.identifier,
             )
             pruned = prune_dead_workers(registration.using, registration.now())
-        except DatabaseError as exc:
+        except Error as exc:
+            self._healthy_since = None
             log.heartbeat_failed(registration.identifier, exc)
             self._close_connection()
             self._check_presumed_dead()
@@ -197,6 +203,14 @@ class HeartbeatThread(threading.Thread):
             log.lost_jobs_recovered(registration.identifier, released)
         if pruned:
             log.dead_workers_pruned(registration.identifier, pruned)
+
+    def _may_recover(self) -> bool:
+        """Return True once this worker's heartbeats have got through for two intervals in a row.
+
+        After an outage that every worker saw, the others need up to one
+        interval to write a heartbeat again; until then they look dead.
+        """
+        return time.monotonic() - self._healthy_since >= 2 * self.interval
 
     def _check_presumed_dead(self) -> None:
         # Other workers release this one's jobs once its last heartbeat is
@@ -210,7 +224,7 @@ class HeartbeatThread(threading.Thread):
     def _close_connection(self) -> None:
         try:
             connections[self.registration.using].close()
-        except DatabaseError:
+        except Error:
             pass
 
     def stop(self) -> None:

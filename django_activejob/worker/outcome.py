@@ -11,7 +11,7 @@ import datetime
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import DatabaseError
+from django.db import Error, connections
 
 from .. import log
 from ..models import DelayedJob
@@ -51,8 +51,9 @@ class OutcomeRecorder:
             else:
                 self._failed(row, execution)
             return True
-        except DatabaseError as exc:
+        except Error as exc:
             log.outcome_write_failed(row.pk, row.job_id, exc)
+            self._drop_broken_connection()
             return self._fallback(row, execution)
 
     def _mine(self, row: DelayedJob):
@@ -103,7 +104,7 @@ class OutcomeRecorder:
         """Give up on a row whose attempts were used up by workers that died running it."""
         try:
             self._give_up(row, row.attempts, row.last_error or "", self.now(), "its workers kept dying")
-        except DatabaseError as exc:
+        except Error as exc:
             log.outcome_write_failed(row.pk, row.job_id, exc)
 
     def max_attempts_of(self, row: DelayedJob, execution: Execution | None = None) -> int:
@@ -112,6 +113,21 @@ class OutcomeRecorder:
         if job is not None and type(job).max_attempts is not None:
             return type(job).max_attempts
         return row.max_attempts or self.max_attempts
+
+    def _drop_broken_connection(self) -> None:
+        """Close the connection if the server dropped it, so the next write reconnects."""
+        connection = connections[self.using]
+        if connection.connection is None or connection.in_atomic_block:
+            return
+        try:
+            usable = connection.is_usable()
+        except Error:
+            usable = False
+        if not usable:
+            try:
+                connection.close()
+            except Error:
+                connection.connection = None
 
     def _fallback(self, row: DelayedJob, execution: Execution) -> bool:
         # The usual cause is an error text the column can't take, such as an
@@ -124,14 +140,14 @@ class OutcomeRecorder:
             else:
                 self._failed(row, execution, last_error=short_error)
             return True
-        except DatabaseError as exc:
+        except Error as exc:
             log.outcome_write_failed(row.pk, row.job_id, exc)
         if execution.error is None:
             # Unlocking would run a performed job again; keep the lock and retry the delete.
             return False
         try:
             self._mine(row).update(locked_at=None, locked_by=None, lock_expires_at=None)
-        except DatabaseError as exc:
+        except Error as exc:
             log.outcome_write_failed(row.pk, row.job_id, exc)
             return False
         return True

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.db import connections, transaction
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
 
 from ..models import DelayedJob
 from .recovery import lost_error
@@ -46,6 +46,22 @@ def lock_duration(
     """
     seconds = (row_max_run_time or max_run_time) + interrupt_grace + LOCK_EXPIRY_MARGIN
     return datetime.timedelta(seconds=seconds)
+
+
+def lock_expiries(rows: list[DelayedJob], now: datetime.datetime, max_run_time: float,
+                  interrupt_grace: float) -> list[datetime.datetime]:
+    """Return when the lock of each reserved row expires, for rows in run order.
+
+    A row waits for the rows before it in the batch, so its lock covers
+    their time limits too: the k-th row's lock lasts the sum of the first k
+    rows' max_run_time plus grace. A worker that dies is noticed by its
+    heartbeat long before such a lock expires.
+    """
+    expiries, seconds = [], LOCK_EXPIRY_MARGIN
+    for row in rows:
+        seconds += (row.max_run_time or max_run_time) + interrupt_grace
+        expiries.append(now + datetime.timedelta(seconds=seconds))
+    return expiries
 
 
 def reserve(
@@ -89,25 +105,73 @@ def reserve(
         candidates = candidates.filter(priority__lte=only.max_priority)
 
     connection = connections[using]
-    with _reserve_transaction(using):
-        if connection.features.has_select_for_update_skip_locked:
-            candidates = candidates.select_for_update(skip_locked=True)
-        rows = list(candidates[:limit])
-        by_duration: dict[float | None, list[int]] = {}
-        for row in rows:
-            by_duration.setdefault(row.max_run_time, []).append(row.pk)
-        for row_max_run_time, pks in by_duration.items():
-            DelayedJob.objects.using(using).filter(pk__in=pks).update(
-                locked_at=now, locked_by=identifier, updated_at=now,
-                lock_expires_at=now + lock_duration(row_max_run_time, max_run_time, interrupt_grace),
-            )
+    if connection.vendor == "postgresql":
+        rows = _reserve_in_one_statement(
+            candidates[:limit], identifier=identifier, using=using, now=now,
+            grace=interrupt_grace, max_run_time=max_run_time,
+        )
         for row in rows:
             if row.locked_at is not None:
                 _count_lost_attempt(row, using, now)
-    for row in rows:
-        row.locked_at = now
-        row.locked_by = identifier
-        row.lock_expires_at = now + lock_duration(row.max_run_time, max_run_time, interrupt_grace)
+    else:
+        with _reserve_transaction(using):
+            if connection.features.has_select_for_update_skip_locked:
+                candidates = candidates.select_for_update(skip_locked=True)
+            rows = list(candidates[:limit])
+            if rows:
+                expiries = lock_expiries(rows, now, max_run_time, interrupt_grace)
+                pairs = zip(rows, expiries, strict=True)
+                each_row = [When(pk=row.pk, then=Value(expiry)) for row, expiry in pairs]
+                DelayedJob.objects.using(using).filter(pk__in=[row.pk for row in rows]).update(
+                    locked_at=now, locked_by=identifier, updated_at=now, lock_expires_at=Case(*each_row),
+                )
+            for row in rows:
+                if row.locked_at is not None:
+                    _count_lost_attempt(row, using, now)
+
+    for row, expiry in zip(rows, lock_expiries(rows, now, max_run_time, interrupt_grace), strict=True):
+        row.locked_at, row.locked_by, row.lock_expires_at = now, identifier, expiry
+    return rows
+
+
+def _reserve_in_one_statement(candidates, *, identifier: str, using: str, now: datetime.datetime,
+                              grace: float, max_run_time: float) -> list[DelayedJob]:
+    """Lock the candidates with one UPDATE ... RETURNING on PostgreSQL; one round trip, no transaction.
+
+    The returned rows carry the lock they had before (locked_at, locked_by,
+    lock_expires_at), so the caller can count a takeover as an attempt.
+    """
+    meta = DelayedJob._meta
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    pk = quote(meta.pk.column)
+    old = ("locked_at", "locked_by", "lock_expires_at")
+    # Django compiles the filter, order and limit; the row locks go on the same SELECT.
+    picked = candidates.values(meta.pk.attname, "priority", "run_at", "max_run_time", *old)
+    picked_sql, picked_params = picked.query.get_compiler(using).as_sql()
+    # In the model's field order, which from_db() expects; the lock columns as they were before.
+    sources = [("picked" if field.attname in old else table, field.column) for field in meta.concrete_fields]
+    returning = ", ".join(f"{source}.{quote(column)}" for source, column in sources)
+    # Each lock covers the time limits of the rows before it in the batch, as in lock_expiries().
+    run_order = f"{quote('priority')}, {quote('run_at')}, {pk}"
+    sql = (
+        f"WITH picked AS ({picked_sql} FOR UPDATE SKIP LOCKED), "
+        f"ranked AS (SELECT {pk}, SUM(COALESCE({quote('max_run_time')}, %s) + %s) "
+        f"OVER (ORDER BY {run_order}) AS seconds FROM picked) "
+        f"UPDATE {table} SET {quote('locked_at')} = %s, {quote('locked_by')} = %s, "
+        f"{quote('updated_at')} = %s, "
+        f"{quote('lock_expires_at')} = %s + make_interval(secs => ranked.seconds + %s) "
+        f"FROM picked JOIN ranked ON ranked.{pk} = picked.{pk} "
+        f"WHERE {table}.{pk} = picked.{pk} RETURNING {returning}"
+    )
+    params = (*picked_params, max_run_time, grace, now, identifier, now, now, LOCK_EXPIRY_MARGIN)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        results = cursor.fetchall()
+    names = [field.attname for field in meta.concrete_fields]
+    rows = [DelayedJob.from_db(using, names, values) for values in results]
+    rows.sort(key=lambda row: (row.priority, row.run_at, row.pk))
     return rows
 
 

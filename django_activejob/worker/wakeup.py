@@ -44,6 +44,7 @@ class Waker:
         os.set_blocking(self._read_fd, False)
         os.set_blocking(self._write_fd, False)
         self._listener = None
+        self._closed = False
         self._retry_listen_at = 0.0
         #: Future run_at times (Unix seconds) announced by notifications.
         self._run_times: list[float] = []
@@ -51,6 +52,9 @@ class Waker:
     # Any thread or a signal handler.
 
     def wake(self) -> None:
+        if self._closed:
+            # The descriptor may belong to another file by now.
+            return
         try:
             os.write(self._write_fd, b"\0")
         except (BlockingIOError, OSError):
@@ -67,16 +71,29 @@ class Waker:
     def listening(self) -> bool:
         return self._listener is not None
 
-    def wait(self, timeout: float) -> None:
-        """Sleep up to ``timeout`` seconds; return early for a stop request or a relevant NOTIFY."""
+    def wait(self, timeout: float, reopen_listener: bool = True) -> None:
+        """Sleep up to ``timeout`` seconds; return early for a stop request or a relevant NOTIFY.
+
+        A lost LISTEN connection is opened again when its retry time comes,
+        and the wait ends there, since notifications may have been missed.
+        ``reopen_listener=False`` keeps a backoff after a database error whole.
+        """
         deadline = time.monotonic() + timeout
-        if self.listen and self._listener is None and time.monotonic() >= self._retry_listen_at:
+        reopen = self.listen and reopen_listener
+        if reopen and self._listener is None and time.monotonic() >= self._retry_listen_at:
             self._open_listener()
         while True:
             remaining = deadline - time.monotonic()
             next_run = self._seconds_to_next_run_time()
             if next_run is not None:
                 remaining = min(remaining, next_run)
+            if reopen and self._listener is None:
+                retry_in = self._retry_listen_at - time.monotonic()
+                if retry_in <= 0:
+                    # Listening again; notifications sent meanwhile were missed, so reserve now.
+                    self._open_listener()
+                    return
+                remaining = min(remaining, retry_in)
             if remaining <= 0:
                 return
             fds = [self._read_fd]
@@ -100,6 +117,7 @@ class Waker:
             heapq.heapify(self._run_times)
 
     def close(self) -> None:
+        self._closed = True
         self._close_listener()
         for fd in (self._read_fd, self._write_fd):
             try:
@@ -169,9 +187,13 @@ class Waker:
         if not run_at:
             return True
         try:
-            self.remember_run_time(float(run_at))
+            moment = float(run_at)
         except ValueError:
             return True
+        if moment <= time.time():
+            # The trigger compares with the transaction's start, so a row can be due already.
+            return True
+        self.remember_run_time(moment)
         return False
 
     def _close_listener(self) -> None:

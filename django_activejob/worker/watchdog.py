@@ -104,6 +104,14 @@ class Watchdog(threading.Thread):
             # The watchdog recorded the outcome and is ending the process.
             threading.Event().wait()
 
+    def interrupt_job(self, reason: str) -> None:
+        """Interrupt the running job now with ForcedStop; unlike stop_at, later jobs are not affected."""
+        with self._condition:
+            if not self._running:
+                return
+            self._job_deadline = Deadline(time.monotonic(), ForcedStop, reason)
+            self._condition.notify()
+
     def stop_at(self, seconds: float, reason: str) -> None:
         """Interrupt the running job with ForcedStop after ``seconds`` (0: now)."""
         with self._condition:

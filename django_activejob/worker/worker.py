@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 
-from django.db import DatabaseError, close_old_connections, connections
+from django.db import DatabaseError, Error, connections
 from django.utils import timezone
 
 from .. import conf, log
@@ -22,12 +22,18 @@ from .heartbeat import HeartbeatThread, Registration
 from .outcome import OutcomeRecorder
 from .reserve import ReserveFilter, release, reserve
 from .wakeup import Waker
-from .watchdog import ForcedStop, JobTimeout, Watchdog
+from .watchdog import EXIT_JOB_WOULD_NOT_STOP, ForcedStop, JobTimeout, Watchdog
 
 #: Backoff after a failed reserve: doubles from the first value up to the cap.
 #: The cap bounds how long jobs wait after the database comes back.
 RESERVE_BACKOFF_START = 1.0
 RESERVE_BACKOFF_CAP = 5.0
+
+#: Seconds a stopping worker waits for a heartbeat in progress before it deletes its row.
+HEARTBEAT_JOIN_TIMEOUT = 10.0
+
+#: Seconds after the interrupt grace that a forced stop waits before it ends a stuck process.
+FORCED_EXIT_MARGIN = 5.0
 
 #: Exclusive upper bound on sleep_delay: one day, far below what a timed wait accepts.
 MAX_SLEEP_DELAY = 86400.0
@@ -120,6 +126,8 @@ class Worker:
         self.forced = False
         # Stop signals received; stop requests from a supervisor's pipe don't count.
         self._signals = 0
+        self._exit_timer: threading.Timer | None = None
+        self._finished = False
         #: Outcomes that could not be written while the database was unreachable.
         self.unrecorded: list[tuple[DelayedJob, Execution]] = []
         self.waker = Waker(using=self.using, queues=options.queues, listen=conf.get("LISTEN_NOTIFY"),
@@ -149,16 +157,23 @@ class Worker:
         Returns the process exit status: 0 after a graceful stop, 1 after a
         forced one.
         """
-        self._install_signal_handlers()
+        previous_handlers = self._install_signal_handlers()
         log.worker_started(
             self.identifier, self.options.queues, self.using, connections[self.using].vendor,
             min_priority=self.only.min_priority, max_priority=self.only.max_priority,
             sleep_delay=self.sleep_delay, read_ahead=self.read_ahead,
         )
-        self._use_wal_on_sqlite()
-        if not self._register_until_done():
-            log.worker_stopped(self.identifier, self.performed, self.failed)
-            return 1 if self.forced else 0
+        try:
+            self._use_wal_on_sqlite()
+            if self._register_until_done():
+                self._run_registered()
+        finally:
+            self._finished = True
+            self._restore_signal_handlers(previous_handlers)
+        log.worker_stopped(self.identifier, self.performed, self.failed)
+        return 1 if self.forced else 0
+
+    def _run_registered(self) -> None:
         heartbeat = HeartbeatThread(self.registration, conf.get("HEARTBEAT_INTERVAL"),
                                     on_presumed_dead=self._on_presumed_dead)
         heartbeat.start()
@@ -171,25 +186,32 @@ class Worker:
             self.watchdog.close()
             self.waker.close()
             self._flush_unrecorded()
+            # A beat in progress would create the row again after the delete.
+            heartbeat.join(timeout=HEARTBEAT_JOIN_TIMEOUT)
             self.registration.deregister()
-        log.worker_stopped(self.identifier, self.performed, self.failed)
-        return 1 if self.forced else 0
 
     def _loop(self) -> None:
         backoff = RESERVE_BACKOFF_START
+        reconnected = False
         while not self.stopping:
-            # Drop connections that the server closed while the worker slept.
+            # Drop connections that broke, or that a job left in a changed state.
             self._close_old_connections()
             try:
                 self._flush_unrecorded(raise_errors=True)
                 rows = self._reserve()
-            except DatabaseError as exc:
-                log.reserve_failed(self.identifier, exc, backoff)
+            except Error as exc:
                 self._close_connection()
-                self._sleep(backoff)
+                if not reconnected:
+                    # Most often the server dropped an idle connection: retry once at once.
+                    reconnected = True
+                    log.reconnecting(self.identifier, exc)
+                    continue
+                log.reserve_failed(self.identifier, exc, backoff)
+                self.waker.wait(backoff, reopen_listener=False)
                 backoff = min(backoff * 2, RESERVE_BACKOFF_CAP)
                 continue
             backoff = RESERVE_BACKOFF_START
+            reconnected = False
 
             if rows:
                 self.work(rows)
@@ -211,7 +233,7 @@ class Worker:
                     return
                 cursor.execute("PRAGMA journal_mode=WAL")
                 mode = cursor.fetchone()[0]
-        except DatabaseError as exc:
+        except Error as exc:
             log.sqlite_wal_failed(self.identifier, exc)
             return
         log.sqlite_journal_mode(self.identifier, mode)
@@ -223,10 +245,10 @@ class Worker:
             try:
                 self.registration.register()
                 return True
-            except DatabaseError as exc:
+            except Error as exc:
                 log.reserve_failed(self.identifier, exc, backoff)
                 self._close_connection()
-                self._sleep(backoff)
+                self.waker.wait(backoff, reopen_listener=False)
                 backoff = min(backoff * 2, RESERVE_BACKOFF_CAP)
         return False
 
@@ -340,18 +362,18 @@ class Worker:
     def _give_up(self, interrupt: type[BaseException], reason: str) -> None:
         """Record the job that won't stop and release the rest; runs in the watchdog thread."""
         row = self._current
+        self._release(self._waiting)
+        self.registration.deregister()
         if row is not None:
             log.job_would_not_stop(row.pk, row.job_id, row.job_class, reason, self.interrupt_grace)
+            log.worker_exiting_hung(self.identifier, EXIT_JOB_WOULD_NOT_STOP)
+            # Written last: the job still runs until the process exits, which follows at once.
             if interrupt is JobTimeout:
                 self.recorder.record(row, Execution(job=None, error=JobTimeoutError(reason)))
             else:
                 self._record_forced_stop(row, reason)
-        self._release(self._waiting)
-        self.registration.deregister()
-        connections.close_all()
 
     def _exit_hung(self, status: int) -> None:
-        log.worker_exiting_hung(self.identifier, status)
         logging.shutdown()
         self.exit_process(status)
 
@@ -360,22 +382,34 @@ class Worker:
             return
         try:
             count = release(identifier=self.identifier, using=self.using, rows=rows)
-        except DatabaseError as exc:
+        except Error as exc:
             log.outcome_write_failed(rows[0].pk, rows[0].job_id, exc)
             return
         if count:
             log.released(self.identifier, count)
 
     def _close_old_connections(self) -> None:
-        # Inside an atomic block (a worker driven from a TestCase) closing
-        # would break the caller's transaction, so connections are kept.
-        if not connections[self.using].in_atomic_block:
-            close_old_connections()
+        """Close connections that are broken or that a job left in a changed state.
+
+        Django's close_old_connections() also closes every connection whose
+        CONN_MAX_AGE is 0, the default, which would make the worker reconnect
+        for each job and each poll. The worker keeps such connections; a
+        positive CONN_MAX_AGE still takes effect.
+        """
+        if connections[self.using].in_atomic_block:
+            # A worker driven from a TestCase: closing would break the caller's transaction.
+            return
+        for connection in connections.all(initialized_only=True):
+            if connection.connection is None:
+                continue
+            if connection.settings_dict["CONN_MAX_AGE"] == 0:
+                connection.close_at = None
+            connection.close_if_unusable_or_obsolete()
 
     def _close_connection(self) -> None:
         try:
             connections[self.using].close()
-        except DatabaseError:
+        except Error:
             pass
 
     def _sleep(self, seconds: float) -> None:
@@ -383,12 +417,18 @@ class Worker:
 
     # Signals
 
-    def _install_signal_handlers(self) -> None:
+    def _install_signal_handlers(self) -> dict[int, object]:
+        """Install the stop and alarm handlers; return the previous ones, to restore after the run."""
         if threading.current_thread() is not threading.main_thread():
-            return
-        signal.signal(signal.SIGTERM, self._on_signal)
-        signal.signal(signal.SIGINT, self._on_signal)
-        signal.signal(signal.SIGALRM, self._on_alarm)
+            return {}
+        handlers = {
+            signal.SIGTERM: self._on_signal, signal.SIGINT: self._on_signal, signal.SIGALRM: self._on_alarm,
+        }
+        return {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
+
+    def _restore_signal_handlers(self, previous: dict[int, object]) -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
@@ -409,18 +449,33 @@ class Worker:
         self.watchdog.stop_at(self.shutdown_timeout, self._shutdown_reason())
 
     def force_stop(self) -> None:
-        """Interrupt the running job now and exit; safe from any thread."""
+        """Interrupt the running job now and exit; safe from any thread.
+
+        If the worker is still running well after the interrupt grace (stuck
+        in a database call that never returns, say), the process exits.
+        """
         self.stopping = True
         self.forced = True
         self.waker.wake()
         self.watchdog.stop_at(0, "a second stop signal arrived")
+        if self._exit_timer is None:
+            self._exit_timer = threading.Timer(self.interrupt_grace + FORCED_EXIT_MARGIN, self._exit_stuck)
+            self._exit_timer.daemon = True
+            self._exit_timer.start()
+
+    def _exit_stuck(self) -> None:
+        if not self._finished:
+            log.worker_exiting_stuck(self.identifier, self.interrupt_grace + FORCED_EXIT_MARGIN)
+            logging.shutdown()
+            self.exit_process(1)
 
     def _on_presumed_dead(self, silent: float) -> None:
         """Interrupt the running job: other workers may have released it, since no heartbeat got through."""
         log.heartbeat_lost(self.identifier, silent, self.watchdog.running)
-        if self.watchdog.running:
-            self.watchdog.stop_at(0, f"no heartbeat reached the database for {silent:.0f} s, so other "
-                                     f"workers may have released the job")
+        self.watchdog.interrupt_job(
+            f"no heartbeat reached the database for {silent:.0f} s, "
+            f"so other workers may have released the job"
+        )
 
     def _shutdown_reason(self) -> str:
         return f"the worker was stopping and the shutdown timeout of {self.shutdown_timeout:g} s passed"

@@ -103,3 +103,9 @@ class FirstRunHangsJob(Job):
         )
         if self.executions == 1:
             time.sleep(60)
+
+
+class BatchedSlowJob(IntervalJob):
+    """A job with a 2 s limit that takes most of it, so a batch of them outlasts the batch's first lock."""
+
+    max_run_time = 2

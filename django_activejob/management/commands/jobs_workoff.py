@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from django.core.management.base import CommandError
+
 from .jobs_worker import Command as WorkerCommand
 
 
@@ -31,9 +33,13 @@ class Command(WorkerCommand):
         self.configure_logging(options["verbosity"])
 
         from ...worker import Worker
+        from ...worker.heartbeat import WorkerConflictError
 
         worker = Worker(worker_options)
-        status = worker.run()
+        try:
+            status = worker.run()
+        except WorkerConflictError as exc:
+            raise CommandError(str(exc)) from None
         self.stdout.write(f"Performed {worker.performed} job(s); {worker.failed} failed.")
         if status or worker.failed:
             sys.exit(status or 1)
