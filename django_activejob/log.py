@@ -340,6 +340,14 @@ def supervised_worker_exited(identifier: str, pid: int, reason: str) -> None:
     worker_logger.info("Worker %s pid=%d exited (%s)", identifier, pid, reason)
 
 
+def supervised_worker_silent(identifier: str, pid: int, silent: float) -> None:
+    worker_logger.error(
+        "Worker %s pid=%d sent no liveness ping for %.0f s (a job may hold the GIL in a long C call); "
+        "sending SIGKILL before other workers count it as dead",
+        identifier, pid, silent,
+    )
+
+
 def supervised_worker_killed(identifier: str, pid: int) -> None:
     worker_logger.error("Worker %s pid=%d did not stop in time; sending SIGKILL", identifier, pid)
 

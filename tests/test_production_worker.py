@@ -31,6 +31,7 @@ from tests.testapp.worker_jobs import (
     BatchedSlowJob,
     CatchOnceJob,
     FirstRunHangsJob,
+    GilHogJob,
     IntervalJob,
     KillWorkerJob,
     ShortLimitJob,
@@ -305,6 +306,23 @@ def test_supervisor_restarts_a_dead_worker_and_its_workers_stop_with_it(start_wo
     os.kill(supervisor.pid, signal.SIGKILL)
     wait_for(lambda: not any(is_running(pid) for pid in children), "the orphaned workers to exit")
     assert not WorkerProcess.objects.exists()
+
+
+def test_supervisor_kills_a_worker_whose_job_holds_the_gil(start_worker):
+    job = GilHogJob.perform_later("hog", 10**10)
+    supervisor = start_worker("--processes", "1", "--identifier", "gil", "--sleep-delay", "0.1",
+                              **settings_env(MAX_ATTEMPTS=2, **FAST_HEARTBEATS))
+
+    wait_for(lambda: row_of(job).failed_at is not None, "the job to be marked failed", timeout=90)
+    row = row_of(job)
+    assert row.attempts == 2
+    assert "WorkerLostError: worker 'gil.1'" in row.last_error
+    output = supervisor.output()
+    assert "sent no liveness ping for" in output
+    assert "died (killed by SIGKILL)" in output
+    # Each execution started after the previous worker was gone.
+    runs = list(Performance.objects.filter(label="hog").order_by("started_at").values_list("pid", flat=True))
+    assert len(runs) == 2 and runs[0] != runs[1]
 
 
 def test_pools_from_a_yaml_file(start_worker, tmp_path):

@@ -1,5 +1,11 @@
 """The supervisor: fork worker processes for each pool, restart those that die, stop them all.
 
+Each worker also writes a byte to a second pipe every few seconds from a
+thread of its own. A job that holds the GIL in one long C call stops every
+thread of its process, the heartbeat included; the supervisor notices the
+silence and kills that worker before other workers count it as dead and
+start its job a second time.
+
 The supervisor itself never opens a database connection. It sends each
 worker its stop request through a pipe rather than a signal. A worker that
 also receives the SIGTERM that systemd, Heroku or a terminal sends to the
@@ -39,6 +45,9 @@ STOP_MARGIN = 10.0
 #: What the supervisor writes to a worker's pipe.
 STOP, FORCE = b"s", b"f"
 
+#: Liveness pings per HEARTBEAT_INTERVAL that a worker sends its supervisor.
+PINGS_PER_INTERVAL = 2
+
 
 @dataclass
 class Child:
@@ -48,7 +57,10 @@ class Child:
     options: WorkerOptions
     pid: int = 0
     control_fd: int = -1
+    ping_fd: int = -1
     started: float = 0.0
+    last_ping: float = 0.0
+    killed: bool = False
     restart_at: float | None = None
     restart_delay: float = RESTART_DELAY_START
 
@@ -57,7 +69,7 @@ class Supervisor:
     """Run ``pools`` of worker processes in the foreground until stopped."""
 
     def __init__(self, pools: list[Pool], base: WorkerOptions, identifier: str,
-                 run_worker: Callable[[WorkerOptions, int], int] | None = None) -> None:
+                 run_worker: Callable[[WorkerOptions, int, int], int] | None = None) -> None:
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.identifier = identifier
         self.children: list[Child] = []
@@ -71,6 +83,8 @@ class Supervisor:
                 )
                 self.children.append(Child(identifier=options.identifier, options=options))
         self.run_worker = run_worker or run_worker_process
+        # Silence for this long means no thread of the worker runs: others would soon count it dead.
+        self.silence_limit = conf.get("HEARTBEAT_TIMEOUT") - conf.get("HEARTBEAT_INTERVAL")
         self.stopping = False
         self.forced = False
         self.stop_deadline: float | None = None
@@ -99,6 +113,7 @@ class Supervisor:
             if self.stopping and not any(child.pid for child in self.children):
                 break
             self._restart_due()
+            self._kill_silent()
             if self.stopping and self.stop_deadline is not None and time.monotonic() >= self.stop_deadline:
                 self._kill_remaining()
             self._wait(self._next_timeout())
@@ -110,15 +125,17 @@ class Supervisor:
 
     def _start(self, child: Child) -> None:
         read_fd, write_fd = os.pipe()
-        siblings = [other.control_fd for other in self.children if other.control_fd >= 0]
+        ping_read, ping_write = os.pipe()
+        siblings = [fd for other in self.children for fd in (other.control_fd, other.ping_fd) if fd >= 0]
         pid = os.fork()
         if pid == 0:
             os.close(write_fd)
+            os.close(ping_read)
             for fd in (*siblings, self._wake_read, self._wake_write):
                 os.close(fd)
             status = 1
             try:
-                status = self.run_worker(child.options, read_fd)
+                status = self.run_worker(child.options, read_fd, ping_write)
             except BaseException:
                 logging.getLogger("django_activejob.worker").exception(
                     "Worker %s stopped on an unhandled error", child.identifier
@@ -127,9 +144,13 @@ class Supervisor:
                 logging.shutdown()
                 os._exit(status)
         os.close(read_fd)
+        os.close(ping_write)
+        os.set_blocking(ping_read, False)
         child.pid = pid
         child.control_fd = write_fd
-        child.started = time.monotonic()
+        child.ping_fd = ping_read
+        child.started = child.last_ping = time.monotonic()
+        child.killed = False
         child.restart_at = None
         log.supervised_worker_started(child.identifier, pid, child.options.queues)
 
@@ -187,6 +208,32 @@ class Supervisor:
         if child.control_fd >= 0:
             os.close(child.control_fd)
             child.control_fd = -1
+        if child.ping_fd >= 0:
+            os.close(child.ping_fd)
+            child.ping_fd = -1
+
+    def _read_pings(self, readable: list[int]) -> None:
+        now = time.monotonic()
+        for child in self.children:
+            if child.ping_fd in readable:
+                try:
+                    while os.read(child.ping_fd, 4096):
+                        child.last_ping = now
+                except BlockingIOError:
+                    pass
+
+    def _kill_silent(self) -> None:
+        """SIGKILL workers whose liveness pings stopped; their restart releases the job."""
+        now = time.monotonic()
+        for child in self.children:
+            silent = now - child.last_ping
+            if child.pid and not child.killed and silent > self.silence_limit:
+                log.supervised_worker_silent(child.identifier, child.pid, silent)
+                child.killed = True
+                try:
+                    os.kill(child.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
     # Waiting and signals
 
@@ -198,10 +245,12 @@ class Supervisor:
         return max(0.0, min([1.0, *(moment - now for moment in moments)]))
 
     def _wait(self, timeout: float) -> None:
+        fds = [self._wake_read, *(child.ping_fd for child in self.children if child.ping_fd >= 0)]
         try:
-            select.select([self._wake_read], [], [], timeout)
+            readable, _, _ = select.select(fds, [], [], timeout)
         except InterruptedError:
-            pass
+            readable = []
+        self._read_pings(readable)
         try:
             while os.read(self._wake_read, 4096):
                 pass
@@ -237,14 +286,30 @@ class Supervisor:
             pass
 
 
-def run_worker_process(options: WorkerOptions, control_fd: int) -> int:
-    """The body of a forked worker: run a Worker that also obeys the supervisor's pipe."""
+def run_worker_process(options: WorkerOptions, control_fd: int, ping_fd: int) -> int:
+    """The body of a forked worker: run a Worker that obeys the supervisor's pipe and pings it."""
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
         signal.signal(signum, signal.SIG_DFL)
     worker = Worker(options)
     threading.Thread(target=_follow_supervisor, args=(worker, control_fd), name="supervisor pipe",
                      daemon=True).start()
+    interval = conf.get("HEARTBEAT_INTERVAL") / PINGS_PER_INTERVAL
+    threading.Thread(target=_ping_supervisor, args=(ping_fd, interval), name="supervisor ping",
+                     daemon=True).start()
     return worker.run()
+
+
+def _ping_supervisor(ping_fd: int, interval: float) -> None:
+    """Write a byte every ``interval`` seconds; it gets through only while the process's threads run."""
+    os.set_blocking(ping_fd, False)
+    while True:
+        try:
+            os.write(ping_fd, b"p")
+        except BlockingIOError:
+            pass  # The supervisor hasn't read the last pings yet.
+        except OSError:
+            return
+        time.sleep(interval)
 
 
 def _follow_supervisor(worker: Worker, control_fd: int) -> None:

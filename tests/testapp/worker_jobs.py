@@ -109,3 +109,12 @@ class BatchedSlowJob(IntervalJob):
     """A job with a 2 s limit that takes most of it, so a batch of them outlasts the batch's first lock."""
 
     max_run_time = 2
+
+
+class GilHogJob(Job):
+    """Hold the GIL in one long C call, which stops every thread of the worker, heartbeat included."""
+
+    def perform(self, label, size):
+        Performance.objects.create(label=label, job_id=self.job_id, pid=os.getpid(), started_at=timezone.now())
+        # sum() over a range runs in C without releasing the GIL.
+        sum(range(size))
