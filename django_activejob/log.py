@@ -163,7 +163,7 @@ def worker_stopped(identifier: str, performed: int, failed: int) -> None:
 
 
 def worker_no_jobs(identifier: str) -> None:
-    worker_logger.info("Worker %s found no ready jobs; exiting (--exit-on-complete).", identifier)
+    worker_logger.info("Worker %s found no ready jobs; exiting, as it was asked to.", identifier)
 
 
 def reserve_failed(identifier: str, error: BaseException, retry_in: float) -> None:

@@ -407,6 +407,8 @@ def test_start_status_stop_restart(tmp_path):
         (["--config", "/nonexistent/jobs.yml"], "--config /nonexistent/jobs.yml: the file can't be read"),
         (["--processes", "2", "--exit-on-complete"], "--exit-on-complete can't be used with a supervisor"),
         (["stop", "--timeout", "-1"], "--timeout -1.0 is invalid"),
+        (["--pool", "mail:2:3"], "has more than one ':'"),
+        (["--config", "x.yml", "--sleep-delay", "1"], "--sleep-delay can't be combined with --config"),
     ],
 )
 def test_bad_command_lines_are_refused(args, message):
@@ -509,3 +511,86 @@ def test_sqlite_enqueues_and_two_workers_never_see_database_is_locked(start_work
     for worker in workers:
         assert is_running(worker.pid)
         assert "database is locked" not in worker.output()
+
+
+# Daemon control, as a new user tried it.
+
+
+def test_start_under_a_live_identifier_is_refused_before_forking(start_worker, tmp_path):
+    supervisor = start_worker("--processes", "1", "--identifier", "jobs")
+    wait_for(lambda: WorkerProcess.objects.filter(identifier="jobs.1").exists(), "jobs.1 to register")
+
+    result = manage("jobs_worker", "start", "--identifier", "jobs.1", "--pid-dir", str(tmp_path))
+    assert result.returncode != 0
+    assert "A worker with the identifier 'jobs.1' is already running as pid" in result.stderr
+    supervised = manage("jobs_worker", "start", "-n", "2", "--identifier", "jobs", "--pid-dir", str(tmp_path))
+    assert supervised.returncode != 0
+    assert "'jobs.1' is already running" in supervised.stderr
+    assert not list(tmp_path.glob("*.pid"))
+    assert is_running(supervisor.pid)
+
+
+def test_start_refuses_a_missing_config_before_forking(tmp_path):
+    pid_dir, log_file = tmp_path / "pids", tmp_path / "worker.log"
+    result = manage("jobs_worker", "start", "--identifier", "broken", "--pid-dir", str(pid_dir),
+                    "--log-file", str(log_file), "--config", str(tmp_path / "missing.yml"))
+    assert result.returncode != 0
+    assert "the file can't be read" in result.stderr
+    assert not (pid_dir / "jobs_worker.broken.pid").exists()
+
+
+def test_start_reports_a_daemon_that_exited_with_the_end_of_its_log(tmp_path):
+    from django.core.management.base import CommandError
+
+    from django_activejob.management.commands.jobs_worker import Command
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    log_file = tmp_path / "worker.log"
+    log_file.write_text("line 1\nOperationalError: something went wrong\n")
+
+    with pytest.raises(CommandError, match=rf"jobs_worker pid {dead.pid} exited right after it started"):
+        Command().check_still_running(dead.pid, log_file)
+    try:
+        Command().check_still_running(dead.pid, log_file)
+    except CommandError as exc:
+        assert "OperationalError: something went wrong" in str(exc)
+
+
+def test_status_and_stop_without_identifier_find_named_daemons(tmp_path):
+    pid_dir = tmp_path / "pids"
+    started = manage("jobs_worker", "start", "--identifier", "d2", "--pid-dir", str(pid_dir),
+                     "--log-file", str(tmp_path / "w.log"))
+    assert started.returncode == 0, started.stderr
+    pid = int((pid_dir / "jobs_worker.d2.pid").read_text())
+    try:
+        status = manage("jobs_worker", "status", "--pid-dir", str(pid_dir))
+        assert status.returncode == 0
+        assert f"jobs_worker is running as pid {pid}" in status.stdout
+
+        stop = manage("jobs_worker", "stop", "--pid-dir", str(pid_dir))
+        assert stop.returncode != 0
+        assert "Pass the --identifier that the worker was started with" in stop.stderr
+        assert is_running(pid)
+    finally:
+        manage("jobs_worker", "stop", "--identifier", "d2", "--pid-dir", str(pid_dir))
+    assert not is_running(pid)
+
+
+def test_workoff_help_lists_only_its_own_options():
+    result = manage("jobs_workoff", "--help")
+    assert result.returncode == 0
+    for option in ("--pool", "--processes", "--pid-dir", "--exit-on-complete", "{run,start"):
+        assert option not in result.stdout
+    assert "--queue" in result.stdout
+
+
+def test_unmigrated_database_is_reported_before_the_worker_starts(tmp_path):
+    empty = tmp_path / "empty.sqlite3"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "jobs_worker", "--exit-on-complete"], cwd=ROOT,
+        env={**worker_environment(), "ACTIVEJOB_TEST_WORKER": "", "DATABASE_URL": f"sqlite:///{empty}"},
+        capture_output=True, text=True, timeout=WAIT_TIMEOUT,
+    )
+    assert result.returncode != 0
+    assert "are missing in database 'default': run 'python manage.py migrate' first" in result.stderr

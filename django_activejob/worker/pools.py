@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ..queues import split_queue_names
 
 #: Options a pool may set in the YAML file, with their types.
@@ -55,6 +57,11 @@ def parse_pool(value: str) -> Pool:
     names, separator, count = value.rpartition(":")
     if not separator:
         names, count = value, "1"
+    if ":" in names:
+        raise PoolError(
+            f"--pool {value!r} has more than one ':'; write it as 'queue1,queue2:2', with the number of "
+            f"processes after the only ':'."
+        )
     try:
         processes = int(count)
     except ValueError:
@@ -67,13 +74,6 @@ def parse_pool(value: str) -> Pool:
 
 def load_config(path: Path) -> tuple[list[Pool], dict[str, Any]]:
     """Read pools and shared options from a YAML file; raise PoolError naming the file and the key."""
-    try:
-        import yaml
-    except ImportError:
-        raise PoolError(
-            f"--config {path}: reading YAML needs PyYAML; install it with "
-            f"'pip install django-activejob[yaml]'."
-        ) from None
     try:
         text = path.read_text()
     except OSError as exc:
@@ -95,7 +95,8 @@ def load_config(path: Path) -> tuple[list[Pool], dict[str, Any]]:
     entries = document.get("pools")
     if not isinstance(entries, list) or not entries:
         raise PoolError(
-            f"{where}: 'pools' must be a non-empty list of pools, each with 'queues' and 'processes'."
+            f"{where}: 'pools' must be a non-empty list of pools, each a mapping with 'queues' "
+            f"(default '*') and 'processes' (default 1)."
         )
 
     pools = []

@@ -4,21 +4,38 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, Error, connections
+from django.db.models import Q
 
 from ... import conf
 from ...queues import split_queue_names
 from ...worker import Worker, WorkerOptions, daemon
 from ...worker.heartbeat import WorkerConflictError
-from ...worker.pools import MAX_PROCESSES, Pool, PoolError, check_total, load_config, parse_pool
+from ...worker.pools import (
+    MAX_PROCESSES,
+    POOL_OPTIONS,
+    Pool,
+    PoolError,
+    check_total,
+    load_config,
+    parse_pool,
+)
 from ...worker.supervisor import Supervisor
 from ...worker.worker import MAX_SLEEP_DELAY, default_identifier, validate_identifier
+
+#: Seconds start watches a new daemon, so one that exits at once is reported.
+STARTUP_CHECK = 1.5
+
+#: Lines of the log file shown when a new daemon exited at once.
+LOG_TAIL_LINES = 20
 
 #: delayed_job's places for pid files and the daemon's log, relative to the working directory.
 DEFAULT_PID_DIR = "tmp/pids"
@@ -40,39 +57,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("action", nargs="?", default="run", choices=ACTIONS,
                             help="run (default), start, stop, restart or status.")
-        parser.add_argument(
-            "--queue", action="append", dest="queue", metavar="NAME",
-            help="Take jobs from this queue only; repeat it, or separate names with commas. "
-                 "Names match exactly. Default: all queues.",
-        )
-        parser.add_argument(
-            "--queues", dest="queues", metavar="A,B",
-            help="Comma-separated queue names, the same as repeating --queue.",
-        )
-        parser.add_argument(
-            "--identifier", default=None,
-            help="Name stored in locked_by, and in the pid file name. Default: 'host:<hostname> pid:<pid>'. "
-                 "Workers forked by a supervisor get '<identifier>.1', '<identifier>.2', ...",
-        )
-        parser.add_argument("--min-priority", type=int, default=None, metavar="N",
-                            help="Take only jobs with priority >= N.")
-        parser.add_argument("--max-priority", type=int, default=None, metavar="N",
-                            help="Take only jobs with priority <= N.")
-        parser.add_argument(
-            "--sleep-delay", type=float, default=None, metavar="SECONDS",
-            help="Seconds to wait between polls when no job is ready. "
-                 "Default: ACTIVEJOB['SLEEP_DELAY'] (5).",
-        )
-        parser.add_argument(
-            "--read-ahead", type=int, default=None, metavar="N",
-            help="Jobs to reserve in one query. Default: ACTIVEJOB['READ_AHEAD'] (5).",
-        )
+        add_worker_arguments(parser)
+        self.add_control_arguments(parser)
+
+    def add_control_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Add the options of the supervisor and of daemon control, which jobs_workoff lacks."""
         parser.add_argument("--exit-on-complete", action="store_true",
                             help="Exit once no job is ready, instead of waiting for more.")
-        parser.add_argument(
-            "--database", default=None,
-            help="Database alias of the DelayedJob table. Default: ACTIVEJOB['DATABASE'].",
-        )
         parser.add_argument(
             "-n", "--processes", type=int, default=None, metavar="N",
             help="Fork N worker processes on the queues given, under a supervisor that restarts "
@@ -84,7 +75,7 @@ class Command(BaseCommand):
                  "repeatable, e.g. --pool 'mailers:2' --pool '*'.",
         )
         parser.add_argument("--config", default=None, metavar="FILE",
-                            help="A YAML file that names the pools; see docs/deployment.md.")
+                            help="A YAML file that names the pools and their options; see docs/worker.md.")
         parser.add_argument("--pid-dir", default=None, metavar="DIR",
                             help="Directory of pid files for start, stop, restart and status. "
                                  f"Default: {DEFAULT_PID_DIR}. With run, writes a pid file only when given.")
@@ -106,6 +97,13 @@ class Command(BaseCommand):
             return
 
         runner = self.runner(options)
+        if action == "start":
+            # A daemon's own pid file says more than its worker rows.
+            pid_file = self.pid_file(options)
+            running = pid_file.running_pid()
+            if running is not None:
+                raise CommandError(str(daemon.AlreadyRunningError(running, pid_file.path)))
+        self.preflight(options)
         if action == "run":
             self.configure_logging(options["verbosity"])
             status = self.run_with_pid_file(runner, options)
@@ -143,11 +141,69 @@ class Command(BaseCommand):
             pid = daemon.start_daemon(run_daemon, pid_file=pid_file, log_file=log_file)
         except (daemon.AlreadyRunningError, daemon.DaemonError) as exc:
             raise CommandError(str(exc)) from None
+        self.check_still_running(pid, log_file)
         self.stdout.write(
             f"Started jobs_worker {self.name(options)} as pid {pid} (pid file {pid_file.path}, "
             f"log {log_file})."
         )
         return 0
+
+    def check_still_running(self, pid: int, log_file: Path) -> None:
+        """Raise CommandError with the end of the log if the daemon exited right after it started."""
+        deadline = time.monotonic() + STARTUP_CHECK
+        while time.monotonic() < deadline:
+            if not daemon.is_jobs_worker(pid):
+                try:
+                    tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:])
+                except OSError:
+                    tail = "(the log file can't be read)"
+                raise CommandError(
+                    f"jobs_worker pid {pid} exited right after it started. The end of {log_file}:\n{tail}"
+                )
+            time.sleep(0.1)
+
+    def preflight(self, options: dict[str, Any]) -> None:
+        """Refuse to run without the tables, or under the identifier of a live worker.
+
+        When the database can't be reached, the worker starts anyway and
+        keeps trying, so the check is skipped.
+        """
+        from ...models import DelayedJob, WorkerProcess
+        from ...worker.heartbeat import process_exists
+
+        database = options["database"] or conf.get("DATABASE")
+        connection = connections[database]
+        try:
+            tables = set(connection.introspection.table_names())
+        except Error:
+            return
+        missing = {DelayedJob._meta.db_table, WorkerProcess._meta.db_table} - tables
+        if missing:
+            raise CommandError(
+                f"The table(s) {', '.join(sorted(missing))} are missing in database {database!r}: run "
+                f"'python manage.py migrate' first."
+            )
+
+        identifier = options["identifier"]
+        if identifier is None:
+            return
+        supervised = any(options.get(name) is not None for name in ("processes", "pool", "config"))
+        names = Q(identifier=identifier)
+        if supervised:
+            names |= Q(identifier__startswith=f"{identifier}.")
+        hostname = socket.gethostname()[:255]
+        try:
+            rows = list(WorkerProcess.objects.using(database).alive().filter(names))
+        except Error:
+            return
+        for row in rows:
+            if row.hostname == hostname and not process_exists(row.pid):
+                continue
+            where = "this host" if row.hostname == hostname else f"host {row.hostname!r}"
+            raise CommandError(
+                f"A worker with the identifier {row.identifier!r} is already running as pid {row.pid} "
+                f"on {where}. Stop it first, or pass another --identifier."
+            )
 
     def stop(self, options: dict[str, Any]) -> None:
         timeout = options["timeout"]
@@ -155,20 +211,39 @@ class Command(BaseCommand):
             timeout = conf.get("SHUTDOWN_TIMEOUT") + conf.get("INTERRUPT_GRACE") + 15
         elif not timeout >= 0:
             raise CommandError(f"--timeout {timeout} is invalid: pass a number of seconds, 0 or more.")
+        pid_file = self.pid_file(options)
+        self.check_other_pid_files(options, pid_file)
         try:
-            result = daemon.stop_daemon(self.pid_file(options), timeout=timeout)
+            result = daemon.stop_daemon(pid_file, timeout=timeout)
         except daemon.DaemonError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(result.message)
         if not result.stopped:
+            self.stdout.write(
+                "Running 'jobs_worker stop' again sends a second SIGTERM, which interrupts the running "
+                "job; it runs again on another worker, with the attempt counted."
+            )
             sys.exit(1)
+
+    def check_other_pid_files(self, options: dict[str, Any], pid_file: daemon.PidFile) -> None:
+        """Without --identifier and without jobs_worker.pid, name the daemons that do have pid files."""
+        if options["identifier"] is not None or pid_file.path.exists():
+            return
+        others = daemon.find_pid_files(pid_file.path.parent)
+        if others:
+            names = ", ".join(str(other.path) for other in others)
+            raise CommandError(
+                f"There is no pid file {pid_file.path}, but there are: {names}. Pass the --identifier "
+                f"that the worker was started with."
+            )
 
     def status(self, options: dict[str, Any]) -> int:
         """Print each daemon and the worker processes in the database; return the LSB status."""
         pid_dir = Path(options["pid_dir"] or DEFAULT_PID_DIR)
-        if options["identifier"] is not None or options["pid_dir"] is None:
+        if options["identifier"] is not None:
             pid_files = [self.pid_file(options)]
         else:
+            # Every daemon in the directory, or the message that none runs.
             pid_files = daemon.find_pid_files(pid_dir) or [self.pid_file(options)]
         statuses = [daemon.daemon_status(pid_file) for pid_file in pid_files]
         for status in statuses:
@@ -252,6 +327,13 @@ class Command(BaseCommand):
             else:
                 if worker_options.queues:
                     raise PoolError("--queue can't be combined with --config: name the queues in the file.")
+                given_here = [name for name in POOL_OPTIONS if options[name] is not None]
+                if given_here:
+                    flags = ", ".join(f"--{name.replace('_', '-')}" for name in given_here)
+                    raise PoolError(
+                        f"{flags} can't be combined with --config: set {', '.join(given_here)} in the "
+                        f"file, at the top for every pool or in a pool for that pool."
+                    )
                 pools, _ = load_config(Path(options["config"]))
             check_total(pools)
         except PoolError as exc:
@@ -330,6 +412,41 @@ class Command(BaseCommand):
         handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
         logger.addHandler(handler)
         logger.setLevel({0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG))
+
+
+def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of one worker: its jobs, its polling and its database."""
+    parser.add_argument(
+        "--queue", action="append", dest="queue", metavar="NAME",
+        help="Take jobs from this queue only; repeat it, or separate names with commas. "
+             "Names match exactly. Default: all queues.",
+    )
+    parser.add_argument(
+        "--queues", dest="queues", metavar="A,B",
+        help="Comma-separated queue names, the same as repeating --queue.",
+    )
+    parser.add_argument(
+        "--identifier", default=None,
+        help="Name stored in locked_by, and in the pid file name. Default: 'host:<hostname> pid:<pid>'. "
+             "Workers forked by a supervisor get '<identifier>.1', '<identifier>.2', ...",
+    )
+    parser.add_argument("--min-priority", type=int, default=None, metavar="N",
+                        help="Take only jobs with priority >= N.")
+    parser.add_argument("--max-priority", type=int, default=None, metavar="N",
+                        help="Take only jobs with priority <= N.")
+    parser.add_argument(
+        "--sleep-delay", type=float, default=None, metavar="SECONDS",
+        help="Seconds to wait between polls when no job is ready. "
+             "Default: ACTIVEJOB['SLEEP_DELAY'] (5).",
+    )
+    parser.add_argument(
+        "--read-ahead", type=int, default=None, metavar="N",
+        help="Jobs to reserve in one query. Default: ACTIVEJOB['READ_AHEAD'] (5).",
+    )
+    parser.add_argument(
+        "--database", default=None,
+        help="Database alias of the DelayedJob table. Default: ACTIVEJOB['DATABASE'].",
+    )
 
 
 def parse_queues(values: list[tuple[str, str]]) -> list[str] | None:

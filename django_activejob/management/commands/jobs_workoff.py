@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import CommandError
 
 from .jobs_worker import Command as WorkerCommand
+from .jobs_worker import add_worker_arguments
 
 
 class Command(WorkerCommand):
@@ -17,14 +18,7 @@ class Command(WorkerCommand):
     )
 
     def add_arguments(self, parser: Any) -> None:
-        super().add_arguments(parser)
-        # Only the options of one foreground worker apply.
-        for action in list(parser._actions):
-            if action.dest in {"action", "exit_on_complete", "processes", "pool", "config", "pid_dir",
-                               "log_file", "timeout"}:
-                parser._remove_action(action)
-                for option in action.option_strings:
-                    parser._option_string_actions.pop(option, None)
+        add_worker_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
         options.update(action="run", exit_on_complete=True, processes=None, pool=None, config=None,
