@@ -2,47 +2,77 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+
 from django.contrib import admin
 from django.db.models import OuterRef, QuerySet, Subquery
-from django.http import HttpRequest
+from django.db.models.functions import Substr
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from .models import DelayedJob, JobState, WorkerProcess
+from . import log
+from .admin_actions import not_held, perform_now, report, retry_now, run_at
+from .admin_filters import EstimatedCountPaginator, FailedFilter, PriorityFilter, StateFilter
+from .models import DelayedJob, QueueDashboard, WorkerProcess
 
-
-class StateFilter(admin.SimpleListFilter):
-    title = _("state")
-    parameter_name = "state"
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list:
-        return list(JobState.choices)
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() in JobState.values:
-            return queryset.in_state(self.value())
-        return queryset
+#: Characters of last_error that the change list loads, enough for its first line.
+ERROR_HEAD_CHARACTERS = 500
 
 
 @admin.register(DelayedJob)
 class DelayedJobAdmin(admin.ModelAdmin):
+    """Queued, running and failed jobs, with actions to retry, reschedule, perform or discard them."""
+
     list_display = (
-        "id", "job_class", "queue", "state_badge", "priority", "attempts", "run_at",
+        "id", "job_class", "queue", "state_badge", "priority", "attempts", "run_at", "created_at",
         "locked_by", "error_summary",
     )
-    list_filter = (StateFilter, "queue")
-    search_fields = ("job_id", "job_class")
+    list_filter = (StateFilter, FailedFilter, "queue", "job_class", PriorityFilter)
+    search_fields = ("job_class", "handler", "last_error")
+    search_help_text = _("Search by job ID (exact), job class, argument text or error text.")
+    sortable_by = ("id", "priority", "run_at", "created_at", "attempts")
     ordering = ("priority", "run_at", "id")
+    actions = [retry_now, run_at, perform_now]
+    paginator = EstimatedCountPaginator
+    # An exact count of a million rows costs more than the rest of the page.
+    show_full_result_count = False
     readonly_fields = (
-        "job_id", "job_class", "handler", "attempts", "last_error", "locked_at", "locked_by",
-        "lock_expires_at", "failed_at", "created_at", "updated_at", "max_attempts", "max_run_time",
+        "job_id", "job_class", "state_badge", "arguments", "error_trace", "attempts", "max_attempts",
+        "max_run_time", "created_at", "updated_at", "locked_by", "locked_at", "lock_expires_at", "failed_at",
     )
-    fields = (
-        "job_class", "job_id", "queue", "priority", "run_at", "attempts", "max_attempts", "max_run_time",
-        "locked_by", "locked_at", "lock_expires_at", "failed_at", "created_at", "updated_at", "handler",
-        "last_error",
+    fieldsets = (
+        (None, {"fields": ("job_class", "job_id", "state_badge", "arguments")}),
+        (_("Scheduling"), {
+            "fields": ("queue", "priority", "run_at"),
+            "description": _("A job that a worker is running keeps these until it finishes."),
+        }),
+        (_("History"), {"fields": (
+            "attempts", "max_attempts", "max_run_time", "created_at", "updated_at", "locked_by", "locked_at",
+            "lock_expires_at", "failed_at",
+        )}),
+        (_("Last error"), {"fields": ("error_trace",)}),
     )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)
+        if request.resolver_match and request.resolver_match.url_name.endswith("changelist"):
+            # The list shows the first line of the error; payloads and tracebacks stay in the database.
+            queryset = queryset.defer("handler", "last_error").annotate(
+                error_head=Substr("last_error", 1, ERROR_HEAD_CHARACTERS)
+            )
+        return queryset
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
+        term = search_term.strip()
+        try:
+            job_id = uuid.UUID(term)
+        except ValueError:
+            return super().get_search_results(request, queryset, search_term)
+        return queryset.filter(job_id=job_id), False
 
     @admin.display(description=_("state"))
     def state_badge(self, obj: DelayedJob) -> str:
@@ -53,7 +83,24 @@ class DelayedJobAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("last error"))
     def error_summary(self, obj: DelayedJob) -> str:
-        return obj.error_summary
+        head = getattr(obj, "error_head", None)
+        if head is None:
+            return obj.error_summary
+        return head.split("\n", 1)[0]
+
+    @admin.display(description=_("arguments"))
+    def arguments(self, obj: DelayedJob) -> str:
+        try:
+            payload = json.loads(obj.handler)
+        except ValueError:
+            return format_html("<pre>{}</pre>", obj.handler)
+        return format_html("<pre>{}</pre>", json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False))
+
+    @admin.display(description=_("traceback"))
+    def error_trace(self, obj: DelayedJob) -> str:
+        if not obj.last_error:
+            return "-"
+        return format_html("<pre>{}</pre>", obj.last_error)
 
     def save_model(self, request: HttpRequest, obj: DelayedJob, form, change: bool) -> None:
         # Write only the edited columns, so a lock a worker took after the
@@ -63,9 +110,61 @@ class DelayedJobAdmin(admin.ModelAdmin):
         else:
             super().save_model(request, obj, form, change)
 
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        """Discard the selected jobs, except those a worker is running."""
+        selected = queryset.count()
+        deleted, _per_model = not_held(queryset).delete()
+        log.admin_action(request.user.get_username(), "discard", deleted, selected - deleted)
+        if selected - deleted:
+            report(self, request, deleted, selected - deleted, str(_("discarded")))
+
+    def get_urls(self) -> list:
+        from django.urls import path
+
+        site = self.admin_site
+
+        def dashboard(request: HttpRequest) -> HttpResponse:
+            from .dashboard import dashboard_view
+
+            return dashboard_view(request, admin_site=site)
+
+        def pause(request: HttpRequest) -> HttpResponse:
+            from .dashboard import queue_pause_view
+
+            return queue_pause_view(request, admin_site=site)
+
+        return [
+            path("dashboard/", site.admin_view(dashboard), name="django_activejob_dashboard"),
+            path("dashboard/pause/", site.admin_view(pause), name="django_activejob_dashboard_pause"),
+            *super().get_urls(),
+        ]
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Jobs are created by enqueueing, never by hand.
         return False
+
+
+@admin.register(QueueDashboard)
+class QueueDashboardAdmin(admin.ModelAdmin):
+    """The app index's link to the queue dashboard."""
+
+    def get_model_perms(self, request: HttpRequest) -> dict:
+        return {"view": request.user.has_perm("django_activejob.view_delayedjob")}
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.has_perm("django_activejob.view_delayedjob")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        return redirect("admin:django_activejob_dashboard")
 
 
 class AliveFilter(admin.SimpleListFilter):

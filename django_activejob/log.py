@@ -317,6 +317,20 @@ def reconnecting(identifier: str, error: BaseException) -> None:
     )
 
 
+def queue_paused(queue: str, paused_by: str) -> None:
+    logger.info("Paused queue %s%s; workers skip its jobs until it is resumed", queue,
+                f" (by {paused_by})" if paused_by else "")
+
+
+def queue_resumed(queue: str, resumed_by: str) -> None:
+    logger.info("Resumed queue %s%s", queue, f" (by {resumed_by})" if resumed_by else "")
+
+
+def admin_action(username: str, action: str, changed: int, skipped: int) -> None:
+    logger.info("Admin user %s: %s changed %d job(s), skipped %d held by workers", username, action, changed,
+                skipped)
+
+
 # The supervisor's events.
 
 
@@ -501,4 +515,14 @@ def stale_pid_file_removed(path: Any, content: str) -> None:
 def pid_file_not_removed(path: Any, content: str, pid: int) -> None:
     daemon_logger.warning(
         "Left the pid file %s in place: it contains %r, not pid %d", path, content, pid
+    )
+
+
+# The queue dashboard's events. Pausing and resuming log through queue_paused and queue_resumed.
+
+
+def queue_action_rejected(username: str, action: str, queue: str, errors: str) -> None:
+    # %.200r cuts the quoted name, because the form accepts any text.
+    logger.warning(
+        "Rejected the dashboard request of user %s to %s queue %.200r: %s", username, action, queue, errors
     )

@@ -127,6 +127,15 @@ class DelayedJob(models.Model):
         return self.last_error.split("\n", 1)[0]
 
 
+class QueueDashboard(DelayedJob):
+    """No table of its own: the entry that links the queue dashboard from the admin's app index."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("queue dashboard")
+        verbose_name_plural = _("queue dashboard")
+
+
 class WorkerProcessQuerySet(models.QuerySet):
     """Filters on heartbeats; ``now`` is shared with the caller's clock."""
 
@@ -174,3 +183,48 @@ class WorkerProcess(models.Model):
 
     def is_alive(self, now: datetime.datetime | None = None) -> bool:
         return self.heartbeat_at >= _dead_before(now)
+
+
+class PausedQueue(models.Model):
+    """A queue that workers skip until it is resumed; its jobs wait, nothing is lost."""
+
+    queue = models.CharField(_("queue"), max_length=255, unique=True)
+    paused_at = models.DateTimeField(_("paused at"), default=timezone.now)
+    paused_by = models.CharField(_("paused by"), max_length=150, blank=True, default="")
+
+    class Meta:
+        verbose_name = _("paused queue")
+        verbose_name_plural = _("paused queues")
+        ordering = ["queue"]
+
+    def __str__(self) -> str:
+        return self.queue
+
+
+class QueueStatQuerySet(models.QuerySet):
+    def since(self, moment: datetime.datetime) -> QueueStatQuerySet:
+        return self.filter(minute__gte=moment)
+
+
+class QueueStat(models.Model):
+    """Executions of one queue in one minute, counted by the workers: what the dashboard charts.
+
+    Performed jobs leave no row behind, so these counters are the only
+    record of throughput. Workers add to them in batches with each heartbeat.
+    """
+
+    queue = models.CharField(_("queue"), max_length=255)
+    minute = models.DateTimeField(_("minute"))
+    performed = models.IntegerField(_("performed"), default=0)
+    failed = models.IntegerField(_("failed"), default=0)
+
+    objects = QueueStatQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("queue statistic")
+        verbose_name_plural = _("queue statistics")
+        constraints = [models.UniqueConstraint(fields=["queue", "minute"], name="queue_stat_minute")]
+        indexes = [models.Index(fields=["minute"], name="queue_stat_minute_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.queue} {self.minute:%Y-%m-%d %H:%M}"

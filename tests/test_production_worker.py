@@ -42,7 +42,7 @@ from tests.testapp.worker_jobs import (
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 #: Heartbeats fast enough that a dead worker is noticed within seconds.
-FAST_HEARTBEATS = {"HEARTBEAT_INTERVAL": 0.3, "HEARTBEAT_TIMEOUT": 2}
+FAST_HEARTBEATS = {"HEARTBEAT_INTERVAL": 0.5, "HEARTBEAT_TIMEOUT": 4}
 
 
 def settings_env(**settings) -> dict[str, str]:

@@ -20,6 +20,7 @@ from django.db import Error, IntegrityError, connections, transaction
 from .. import log
 from ..models import WorkerProcess
 from .recovery import recover_lost_jobs, release_own_locks
+from .stats import QueueTally, prune_stats
 
 #: How long the rows of dead workers stay, for the admin, before a live worker deletes them.
 DEAD_WORKER_RETENTION = datetime.timedelta(days=1)
@@ -155,11 +156,13 @@ class HeartbeatThread(threading.Thread):
     """
 
     def __init__(self, registration: Registration, interval: float,
-                 on_presumed_dead: Callable[[float], None] | None = None) -> None:
+                 on_presumed_dead: Callable[[float], None] | None = None,
+                 tally: QueueTally | None = None) -> None:
         super().__init__(name=f"heartbeat {registration.identifier}", daemon=True)
         self.registration = registration
         self.interval = interval
         self.on_presumed_dead = on_presumed_dead
+        self.tally = tally
         self._stopped = threading.Event()
         self._last_beat = time.monotonic()
         self._presumed_dead = False
@@ -183,6 +186,8 @@ class HeartbeatThread(threading.Thread):
             self._presumed_dead = False
             if self._healthy_since is None:
                 self._healthy_since = self._last_beat
+            if self.tally is not None:
+                self.tally.flush(registration.using)
             if not self._may_recover():
                 return
             released = recover_lost_jobs(
@@ -193,6 +198,7 @@ class HeartbeatThread(threading.Thread):
                 recovered_by=registration.identifier,
             )
             pruned = prune_dead_workers(registration.using, registration.now())
+            prune_stats(registration.using, registration.now())
         except Error as exc:
             self._healthy_since = None
             log.heartbeat_failed(registration.identifier, exc)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from django.db import connections, transaction
 from django.db.models import Case, Q, Value, When
 
-from ..models import DelayedJob
+from ..models import DelayedJob, PausedQueue
 from .recovery import lost_error
 
 
@@ -97,6 +97,8 @@ def reserve(
         )
         .order_by("priority", "run_at", "id")
     )
+    # Paused queues wait, whatever the worker's queue list says.
+    candidates = candidates.exclude(queue__in=PausedQueue.objects.using(using).values("queue"))
     if only.queues is not None:
         candidates = candidates.in_queues(list(only.queues))
     if only.min_priority is not None:

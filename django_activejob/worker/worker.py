@@ -21,6 +21,7 @@ from .execution import Execution, execute
 from .heartbeat import HeartbeatThread, Registration
 from .outcome import OutcomeRecorder
 from .reserve import ReserveFilter, release, reserve
+from .stats import QueueTally
 from .wakeup import Waker
 from .watchdog import EXIT_JOB_WOULD_NOT_STOP, ForcedStop, JobTimeout, Watchdog
 
@@ -128,6 +129,8 @@ class Worker:
         self._signals = 0
         self._exit_timer: threading.Timer | None = None
         self._finished = False
+        #: Executions per queue and minute, written to QueueStat by the heartbeat thread.
+        self.tally = QueueTally()
         #: Outcomes that could not be written while the database was unreachable.
         self.unrecorded: list[tuple[DelayedJob, Execution]] = []
         self.waker = Waker(using=self.using, queues=options.queues, listen=conf.get("LISTEN_NOTIFY"),
@@ -175,7 +178,7 @@ class Worker:
 
     def _run_registered(self) -> None:
         heartbeat = HeartbeatThread(self.registration, conf.get("HEARTBEAT_INTERVAL"),
-                                    on_presumed_dead=self._on_presumed_dead)
+                                    on_presumed_dead=self._on_presumed_dead, tally=self.tally)
         heartbeat.start()
         self._start_watchdog()
         self.waker.start()
@@ -188,6 +191,7 @@ class Worker:
             self._flush_unrecorded()
             # A beat in progress would create the row again after the delete.
             heartbeat.join(timeout=HEARTBEAT_JOIN_TIMEOUT)
+            self._flush_tally()
             self.registration.deregister()
 
     def _loop(self) -> None:
@@ -273,6 +277,7 @@ class Worker:
             self.watchdog.join()
             if threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGALRM, previous)
+            self._flush_tally()
             self.registration.deregister()
 
     def _reserve(self) -> list[DelayedJob]:
@@ -306,6 +311,7 @@ class Worker:
                 execution = Execution(job=None, error=JobTimeoutError(str(exc)))
                 log.job_timed_out(row.pk, row.job_id, row.job_class, str(exc))
             self._record(row, execution)
+            self.tally.add(row.queue, self.now(), failed=execution.error is not None)
             if execution.error is None:
                 self.performed += 1
             else:
@@ -335,6 +341,12 @@ class Worker:
                 continue
         self._current = None
 
+    def _flush_tally(self) -> None:
+        try:
+            self.tally.flush(self.using)
+        except Error as exc:
+            log.heartbeat_failed(self.identifier, exc)
+
     def _record(self, row: DelayedJob, execution: Execution) -> None:
         if not self.recorder.record(row, execution):
             self.unrecorded.append((row, execution))
@@ -357,6 +369,7 @@ class Worker:
             f"{reason or 'a second stop signal arrived'}."
         )
         self.failed += 1
+        self.tally.add(row.queue, self.now(), failed=True)
         self._record(row, Execution(job=None, error=error, retry_now=True))
 
     def _give_up(self, interrupt: type[BaseException], reason: str) -> None:
