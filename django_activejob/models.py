@@ -79,8 +79,8 @@ class DelayedJob(models.Model):
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
     job_id = models.UUIDField(_("job ID"), db_index=True)
     job_class = models.CharField(_("job class"), max_length=255, db_index=True)
-    # The job class's own limits, copied at enqueue so a worker knows them
-    # before it loads the payload; NULL means the ACTIVEJOB setting.
+    # The job class's own limits, copied at enqueue, so a worker has them
+    # before it loads the payload. NULL means the ACTIVEJOB setting.
     max_attempts = models.IntegerField(_("max attempts"), null=True, blank=True)
     max_run_time = models.FloatField(_("max run time (seconds)"), null=True, blank=True)
     # When the lock stops protecting the row: set at reserve to locked_at plus
@@ -186,7 +186,7 @@ class WorkerProcess(models.Model):
 
 
 class PausedQueue(models.Model):
-    """A queue that workers skip until it is resumed; its jobs wait, nothing is lost."""
+    """A queue whose jobs workers don't start until it is resumed; its jobs stay queued."""
 
     queue = models.CharField(_("queue"), max_length=255, unique=True)
     paused_at = models.DateTimeField(_("paused at"), default=timezone.now)

@@ -133,7 +133,9 @@ def test_detail_page_shows_arguments_traceback_and_history(staff_client):
 
     assert "&quot;smtp down&quot;" in content
     assert "Traceback (most recent call last)" in content
-    assert 'name="queue"' in content and 'name="priority"' in content and 'name="run_at_0"' in content
+    assert 'name="queue"' in content
+    assert 'name="priority"' in content
+    assert 'name="run_at_0"' in content
     assert 'name="handler"' not in content
     assert 'name="attempts"' not in content
 

@@ -72,7 +72,7 @@ def is_running(pid: int) -> bool:
 # Crashes: SIGKILL, and a job that kills its worker every time (cases C01 and C20).
 
 
-def test_job_of_a_killed_worker_runs_again_with_the_attempt_counted(start_worker):
+def test_killed_worker_job_runs_again(start_worker):
     job = FirstRunHangsJob.perform_later("hangs first")
     first = start_worker("--identifier", "w1", "--sleep-delay", "0.1", **settings_env(**FAST_HEARTBEATS))
     wait_for(lambda: Performance.objects.filter(label="hangs first").exists(), "w1 to start the job")
@@ -80,7 +80,7 @@ def test_job_of_a_killed_worker_runs_again_with_the_attempt_counted(start_worker
 
     os.kill(first.pid, signal.SIGKILL)
     first.wait(timeout=WAIT_TIMEOUT)
-    # The lock stays until another worker sees that w1's heartbeat stopped.
+    # The lock stays until another worker finds w1's heartbeat stale.
     assert row_of(job).locked_by == "w1"
     assert row_of(job).attempts == 0
 
@@ -127,7 +127,7 @@ def test_pruned_worker_row_does_not_hide_its_jobs(start_worker):
     assert Performance.objects.filter(label="pruned").count() == 2
 
 
-def test_restart_under_the_same_identifier_releases_its_locks_at_once(start_worker):
+def test_same_identifier_restart_releases_locks(start_worker):
     job = FirstRunHangsJob.perform_later("same name")
     # Slow heartbeats: only the restart can release the job quickly.
     slow = settings_env(HEARTBEAT_INTERVAL=30, HEARTBEAT_TIMEOUT=600)
@@ -158,7 +158,7 @@ def test_second_worker_with_a_live_identifier_is_refused(start_worker):
 # Timeouts (case C03).
 
 
-def test_job_past_its_max_run_time_is_interrupted_and_retried(start_worker):
+def test_timeout_interrupts_and_retries(start_worker):
     job = ShortLimitJob.perform_later(30)
     worker = start_worker("--identifier", "w-limit", "--sleep-delay", "0.1")
 
@@ -172,7 +172,7 @@ def test_job_past_its_max_run_time_is_interrupted_and_retried(start_worker):
     assert is_running(worker.pid)
 
 
-def test_job_that_catches_the_first_interrupt_is_interrupted_again(start_worker):
+def test_timeout_repeats_after_caught_interrupt(start_worker):
     job = CatchOnceJob.perform_later("catch once", 30)
     worker = start_worker("--identifier", "w-catch", "--sleep-delay", "0.1")
 
@@ -200,7 +200,7 @@ def test_job_that_swallows_every_interrupt_ends_its_process(start_worker):
     assert DelayedJob.objects.get(job_class__endswith="RecordJob").locked_by is None
 
 
-def test_timed_out_job_never_runs_on_two_workers_at_once(start_worker):
+def test_timeout_cleanup_never_overlaps(start_worker):
     """Case C03: the cleanup after a timeout takes 3 s, and another worker polls all the while."""
     job = SlowCleanupJob.perform_later("slow cleanup", 5)
     workers = [
@@ -222,8 +222,8 @@ def test_timed_out_job_never_runs_on_two_workers_at_once(start_worker):
         assert is_running(worker.pid)
 
 
-def test_rows_that_waited_in_a_batch_renew_their_lock_and_never_overlap(start_worker):
-    """Six 1.9 s jobs reserved at once outlast the 7.5 s lock each got at the reserve."""
+def test_batched_rows_keep_their_locks(start_worker):
+    """Six 1.9 s jobs reserved at once: each lock covers the limits of the rows before it."""
     jobs = [BatchedSlowJob.perform_later(f"batched {number}", 1.9) for number in range(6)]
     fast = settings_env(INTERRUPT_GRACE=0.5, **FAST_HEARTBEATS)
     first = start_worker("--identifier", "A", "--read-ahead", "6", "--sleep-delay", "0.1", **fast)
@@ -243,7 +243,7 @@ def test_rows_that_waited_in_a_batch_renew_their_lock_and_never_overlap(start_wo
 # Graceful shutdown (case C20).
 
 
-def test_shutdown_timeout_releases_the_running_job_with_the_attempt_counted(start_worker):
+def test_shutdown_timeout_releases_job(start_worker):
     job = SleepJob.perform_later("too slow to wait for", 30)
     worker = start_worker("--identifier", "w-shutdown", **settings_env(SHUTDOWN_TIMEOUT=1))
     wait_for(lambda: Performance.objects.filter(label="too slow to wait for").exists(), "the job to start")
@@ -285,7 +285,7 @@ def test_four_processes_perform_each_of_2000_jobs_once(start_worker):
         assert marker not in supervisor.output()
 
 
-def test_supervisor_restarts_a_dead_worker_and_its_workers_stop_with_it(start_worker):
+def test_supervisor_restarts_and_orphans_stop(start_worker):
     supervisor = start_worker("--pool", "mailers:1", "--pool", "*:1", "--identifier", "sup")
     supervisor.wait_for_output("Starting worker identifier=sup.2")
     wait_for(lambda: WorkerProcess.objects.count() == 2, "both workers to register")
@@ -308,7 +308,7 @@ def test_supervisor_restarts_a_dead_worker_and_its_workers_stop_with_it(start_wo
     assert not WorkerProcess.objects.exists()
 
 
-def test_supervisor_kills_a_worker_whose_job_holds_the_gil(start_worker):
+def test_supervisor_kills_gil_holder(start_worker):
     job = GilHogJob.perform_later("hog", 10**10)
     supervisor = start_worker("--processes", "1", "--identifier", "gil", "--sleep-delay", "0.1",
                               **settings_env(MAX_ATTEMPTS=2, **FAST_HEARTBEATS))
@@ -322,7 +322,8 @@ def test_supervisor_kills_a_worker_whose_job_holds_the_gil(start_worker):
     assert "died (killed by SIGKILL)" in output
     # Each execution started after the previous worker was gone.
     runs = list(Performance.objects.filter(label="hog").order_by("started_at").values_list("pid", flat=True))
-    assert len(runs) == 2 and runs[0] != runs[1]
+    assert len(runs) == 2
+    assert runs[0] != runs[1]
 
 
 def test_pools_from_a_yaml_file(start_worker, tmp_path):
@@ -367,7 +368,8 @@ def test_start_status_stop_restart(tmp_path):
         status = manage("jobs_worker", "status", *common)
         assert status.returncode == 0
         assert f"jobs_worker is running as pid {pid}" in status.stdout
-        assert "w1  pid" in status.stdout and "queues *  alive" in status.stdout
+        assert "w1  pid" in status.stdout
+        assert "queues *  alive" in status.stdout
 
         # Case C20 (c): stop takes the graceful path, so the running job finishes.
         job = SleepJob.perform_later("finishes during stop", 2)
@@ -378,7 +380,8 @@ def test_start_status_stop_restart(tmp_path):
         assert f"Stopped jobs_worker pid {pid}" in stopped.stdout
         assert Performance.objects.get(label="finishes during stop").finished_at is not None
         assert not DelayedJob.objects.filter(pk=job.provider_job_id).exists()
-        assert row_of(waiting).locked_by is None and row_of(waiting).attempts == 0
+        assert row_of(waiting).locked_by is None
+        assert row_of(waiting).attempts == 0
 
         status = manage("jobs_worker", "status", *common)
         assert status.returncode == 3
@@ -507,7 +510,8 @@ def test_sqlite_enqueues_and_two_workers_never_see_database_is_locked(start_work
     wait_for(lambda: not DelayedJob.objects.exists(), "the workers to empty the queue", timeout=120)
     assert AuditLog.objects.count() == 500
     labels = Counter(Performance.objects.values_list("label", flat=True))
-    assert len(labels) == 500 and set(labels.values()) == {1}
+    assert len(labels) == 500
+    assert set(labels.values()) == {1}
     for worker in workers:
         assert is_running(worker.pid)
         assert "database is locked" not in worker.output()

@@ -48,7 +48,7 @@ def recover(now: datetime.datetime, **options) -> int:
 # Recovery of jobs locked by dead workers.
 
 
-def test_job_of_a_worker_with_a_stale_heartbeat_goes_back_to_ready():
+def test_stale_heartbeat_job_is_ready_again():
     now = timezone.now()
     job = RecordJob.perform_later("lost")
     lock(job, "dead-worker", now - datetime.timedelta(minutes=5))
@@ -65,7 +65,7 @@ def test_job_of_a_worker_with_a_stale_heartbeat_goes_back_to_ready():
     assert "its heartbeat stopped for more than 60 s" in row.last_error
 
 
-def test_job_of_a_live_worker_is_left_alone_however_long_it_runs():
+def test_live_worker_job_is_kept():
     now = timezone.now()
     job = RecordJob.perform_later("long")
     lock(job, "busy-worker", now - datetime.timedelta(hours=3))
@@ -75,7 +75,7 @@ def test_job_of_a_live_worker_is_left_alone_however_long_it_runs():
     assert DelayedJob.objects.get().locked_by == "busy-worker"
 
 
-def test_job_of_a_worker_without_a_row_is_recovered_once_older_than_the_timeout():
+def test_rowless_worker_job_recovered_after_timeout():
     now = timezone.now()
     fresh, old = RecordJob.perform_later("fresh"), RecordJob.perform_later("old")
     # A worker that registered a moment ago may not have its lock and row in the same snapshot.
@@ -299,10 +299,12 @@ def test_admin_lists_worker_processes_alive_and_dead_with_their_job(client, djan
 
     content = response.content.decode()
     assert response.status_code == 200
-    assert "activejob-worker-alive" in content and "activejob-worker-dead" in content
+    assert "activejob-worker-alive" in content
+    assert "activejob-worker-dead" in content
     assert "tests.testapp.jobs.RecordJob" in content
     dead_only = client.get(reverse("admin:django_activejob_workerprocess_changelist") + "?alive=no")
-    assert "dead-1" in dead_only.content.decode() and "alive-1" not in dead_only.content.decode()
+    assert "dead-1" in dead_only.content.decode()
+    assert "alive-1" not in dead_only.content.decode()
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 Each worker also writes a byte to a second pipe every few seconds from a
 thread of its own. A job that holds the GIL in one long C call stops every
-thread of its process, the heartbeat included; the supervisor notices the
+thread of its process, the heartbeat included. The supervisor notices the
 silence and kills that worker before other workers count it as dead and
 start its job a second time.
 
@@ -42,7 +42,7 @@ HEALTHY_UPTIME = 30.0
 #: Extra seconds the supervisor waits for stopping workers before it sends SIGKILL.
 STOP_MARGIN = 10.0
 
-#: What the supervisor writes to a worker's pipe.
+#: The messages the supervisor writes to a worker's pipe.
 STOP, FORCE = b"s", b"f"
 
 #: Liveness pings per HEARTBEAT_INTERVAL that a worker sends its supervisor.
@@ -287,7 +287,7 @@ class Supervisor:
 
 
 def run_worker_process(options: WorkerOptions, control_fd: int, ping_fd: int) -> int:
-    """The body of a forked worker: run a Worker that obeys the supervisor's pipe and pings it."""
+    """Run a Worker in a forked process; it obeys the supervisor's pipe and pings it."""
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
         signal.signal(signum, signal.SIG_DFL)
     worker = Worker(options)
@@ -313,7 +313,7 @@ def _ping_supervisor(ping_fd: int, interval: float) -> None:
 
 
 def _follow_supervisor(worker: Worker, control_fd: int) -> None:
-    """Stop the worker when the supervisor says so, or when the supervisor is gone (end of file)."""
+    """Stop the worker on the supervisor's request, or when the supervisor is gone (end of file)."""
     while True:
         try:
             data = os.read(control_fd, 16)

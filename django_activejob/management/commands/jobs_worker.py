@@ -42,7 +42,7 @@ DEFAULT_PID_DIR = "tmp/pids"
 DEFAULT_LOG_FILE = "log/jobs_worker.log"
 
 
-#: What the command does, as delayed_job's script/delayed_job takes it.
+#: The command's actions, as delayed_job's script/delayed_job takes them.
 ACTIONS = ("run", "start", "stop", "restart", "status")
 
 
@@ -98,7 +98,7 @@ class Command(BaseCommand):
 
         runner = self.runner(options)
         if action == "start":
-            # A daemon's own pid file says more than its worker rows.
+            # A daemon's own pid file gives a better message than its worker rows.
             pid_file = self.pid_file(options)
             running = pid_file.running_pid()
             if running is not None:
