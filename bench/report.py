@@ -28,8 +28,16 @@ def describe_host(results: dict[str, Any]) -> str:
 
 
 def workload_table(workload: dict[str, Any]) -> str:
-    headers = ["Database", "Worker wake-up", *(header for _, header in workload["metrics"]), "Runs"]
-    lines = [f"{workload['title']}.", "", row(headers), row(["---"] * len(headers))]
+    headers = [
+        "Database", workload.get("variant_header", "Variant"), *(header for _, header in workload["metrics"]),
+        "Runs",
+    ]
+    lines = [f"{workload['title']}."]
+    skipped = workload.get("skipped", [])
+    if not workload["rows"]:
+        lines.append(f"No rows: the workload has no variants for {', '.join(skipped) or 'these databases'}.")
+        return "\n".join(lines)
+    lines += ["", row(headers), row(["---"] * len(headers))]
     for case in workload["rows"]:
         runs = case["runs"]
         measured = sum("error" not in run for run in runs)
@@ -47,6 +55,9 @@ def workload_table(workload: dict[str, Any]) -> str:
             verdict = f"{'met' if target['met'] else 'NOT met'} ({format_number(target['median'])})"
         lines.append("")
         lines.append(f"Target, {target['description']}: {verdict}.")
+    if skipped:
+        lines.append("")
+        lines.append(f"Not run on {', '.join(skipped)}, which the workload has no variants for.")
     return "\n".join(lines)
 
 
@@ -61,4 +72,7 @@ def format_spread(spread: dict[str, float]) -> str:
 
 
 def format_number(value: float) -> str:
+    """Format a figure without decimals from 100 up and with one below. An int stays whole."""
+    if isinstance(value, int):
+        return f"{value:,}"
     return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"

@@ -181,20 +181,26 @@ def merge(results: dict[str, Any], sessions: list[dict[str, Any]], args: argpars
 
     for name in args.workloads:
         module = workloads.load(name)
-        rows = []
+        rows, skipped = [], []
         for session in sessions:
             if "error" in session:
                 rows.append({"database": session["database"], "database_label": session["label"],
                              "variant": None, "label": "(session failed)", "runs": [], "summary": {}})
                 continue
-            for case in session["workloads"][name]["cases"]:
+            cases = session["workloads"][name]["cases"]
+            if not cases:
+                skipped.append(session["label"])
+            for case in cases:
                 rows.append({"database": session["database"], "database_label": session["label"], **case})
                 failed |= any("error" in run for run in case["runs"])
         targets = [target for target in module.TARGETS if target.database in args.databases]
         results["workloads"][name] = {
             "title": module.TITLE,
             "metrics": module.METRICS,
+            "variant_header": getattr(module, "VARIANT_HEADER", "Variant"),
             "rows": rows,
+            # Databases the workload has no variants for, such as SQLite for a PostgreSQL-only one.
+            "skipped": skipped,
             "targets": workloads.check_targets(targets, rows),
         }
     return failed

@@ -36,6 +36,8 @@ class Session:
         self.vendor = vendor
         self.directory = directory
         self.run = run
+        #: The value that the workload's ``prepare(session)`` returned for this run, or None.
+        self.prepared: Any = None
 
     def path(self, name: str) -> Path:
         """Return a path in the scratch directory that no other database or run uses."""
@@ -89,27 +91,44 @@ def main(argv: list[str]) -> int:
 
 
 def run_workload(module: ModuleType, args: argparse.Namespace, vendor: str) -> dict[str, Any]:
-    """Measure every variant of ``module`` ``args.runs`` times; return the runs with their spread."""
+    """Measure every variant of ``module`` ``args.runs`` times; return the runs with their spread.
+
+    A workload without variants for this database is skipped. When the
+    workload defines ``prepare(session)``, each run calls it once before
+    its variants, and ``finish(session)`` after them, also when one failed.
+    """
     variants = module.variants(vendor)
     cases = {
         variant.key: {"variant": variant.key, "label": variant.label, "runs": []} for variant in variants
     }
     workload = module.__name__.rpartition(".")[2]
     label = databases.LABELS[args.database]
+    result = {"title": module.TITLE, "metrics": module.METRICS, "cases": []}
+    if not variants:
+        print(f"[{label}] {workload}: skipped, it has no variants for {label}.", flush=True)
+        return result
 
     for run in range(1, args.runs + 1):
-        for variant in variants:
-            session = Session(database=args.database, vendor=vendor, directory=args.directory, run=run)
-            prefix = f"[{label}] {workload}, {variant.label}, run {run}/{args.runs}:"
-            try:
-                figures = module.measure(variant, session)
-            except (WorkerError, workloads.MeasurementError) as exc:
-                print(f"{prefix} failed: {exc}", file=sys.stderr, flush=True)
-                cases[variant.key]["runs"].append({"error": str(exc)})
-                continue
-            cases[variant.key]["runs"].append(figures)
-            summary = ", ".join(f"{header} {figures[key]:.1f}" for key, header in module.METRICS)
-            print(f"{prefix} {summary}", flush=True)
+        session = Session(database=args.database, vendor=vendor, directory=args.directory, run=run)
+        try:
+            error = prepare_run(module, session)
+            for variant in variants:
+                prefix = f"[{label}] {workload}, {variant.label}, run {run}/{args.runs}:"
+                if error is not None:
+                    cases[variant.key]["runs"].append({"error": error})
+                    continue
+                try:
+                    figures = module.measure(variant, session)
+                except (WorkerError, workloads.MeasurementError) as exc:
+                    print(f"{prefix} failed: {exc}", file=sys.stderr, flush=True)
+                    cases[variant.key]["runs"].append({"error": str(exc)})
+                    continue
+                cases[variant.key]["runs"].append(figures)
+                summary = ", ".join(f"{header} {figures[key]:.1f}" for key, header in module.METRICS)
+                print(f"{prefix} {summary}", flush=True)
+        finally:
+            if hasattr(module, "finish"):
+                module.finish(session)
 
     for case in cases.values():
         measured = [run for run in case["runs"] if "error" not in run]
@@ -117,11 +136,24 @@ def run_workload(module: ModuleType, args: argparse.Namespace, vendor: str) -> d
         if measured:
             case["summary"] = {key: spread([run[key] for run in measured]) for key, _ in module.METRICS}
 
-    return {
-        "title": module.TITLE,
-        "metrics": module.METRICS,
-        "cases": list(cases.values()),
-    }
+    result["cases"] = list(cases.values())
+    return result
+
+
+def prepare_run(module: ModuleType, session: Session) -> str | None:
+    """Call the workload's ``prepare(session)``, if it has one.
+
+    Return the error that it raised, or None when it succeeded.
+    """
+    if not hasattr(module, "prepare"):
+        return None
+    try:
+        session.prepared = module.prepare(session)
+    except (WorkerError, workloads.MeasurementError) as exc:
+        error = f"Preparing run {session.run} failed: {exc}"
+        print(f"[{databases.LABELS[session.database]}] {error}", file=sys.stderr, flush=True)
+        return error
+    return None
 
 
 def parse_arguments(argv: list[str]) -> argparse.Namespace:

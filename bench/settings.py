@@ -17,13 +17,45 @@ from bench.databases import database_settings
 
 SECRET_KEY = "benchmark-only-insecure-key"
 DEBUG = False
-ALLOWED_HOSTS: list[str] = []
+# The admin workload requests pages with django.test.Client, whose host is "testserver".
+ALLOWED_HOSTS = ["testserver"]
 
 INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
     "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
     "django_activejob",
     "bench.benchapp",
 ]
+
+# The middleware and templates of `django-admin startproject`, which the Django admin needs.
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+ROOT_URLCONF = "bench.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+STATIC_URL = "static/"
 
 # Django's default CONN_MAX_AGE (0) unless BENCH_CONN_MAX_AGE is set, so the figures are
 # what a project that only adds django_activejob gets.

@@ -16,6 +16,20 @@ A workload module defines:
     Run the workload once in a bench.session.Session and return a dict with
     every metric and any extra figures for the JSON file.
 
+Optional:
+
+``VARIANT_HEADER``
+    The header of the table's variant column. Default: "Variant".
+``prepare(session)``
+    Called once per run before its variants, e.g. to fill tables that every
+    variant reads. The session keeps what it returns as
+    ``session.prepared``. A MeasurementError fails every variant of that run.
+``finish(session)``
+    Called after the variants of each run, also when one of them failed.
+
+A workload may return no variants for a vendor. bench/run.py then skips it
+on that database and notes that under the table.
+
 Add a module here and its name to NAMES to add a workload.
 """
 
@@ -27,7 +41,7 @@ from types import ModuleType
 from typing import Any
 
 #: Workload names in run order; bench/run.py runs them all when none is named.
-NAMES = ("pickup",)
+NAMES = ("pickup", "admin")
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ TITLE = (
     "start of perform minus the time just before perform_later"
 )
 METRICS = [("p50_ms", "p50 ms"), ("p95_ms", "p95 ms"), ("max_ms", "max ms")]
+VARIANT_HEADER = "Worker wake-up"
 TARGETS = [
     Target(database="postgres", variant="listen", metric="p50_ms", below=5.0,
            description="p50 under 5 ms on PostgreSQL with LISTEN/NOTIFY"),
