@@ -89,12 +89,12 @@ def test_filters_and_search(staff_client, query, shown, hidden):
 
 
 def test_search_by_job_id_matches_exactly(staff_client):
-    wanted = RecordJob.perform_later("wanted")
+    target = RecordJob.perform_later("target")
     other = RecordJob.perform_later("other")
 
-    content = labels(staff_client.get(reverse(CHANGELIST) + f"?q={wanted.job_id}"))
+    content = labels(staff_client.get(reverse(CHANGELIST) + f"?q={target.job_id}"))
 
-    assert f'value="{wanted.provider_job_id}"' in content
+    assert f'value="{target.provider_job_id}"' in content
     assert f'value="{other.provider_job_id}"' not in content
 
 
@@ -172,7 +172,7 @@ def test_detail_page_saves_only_scheduling_fields(staff_client):
 # Actions.
 
 
-def test_retry_now_resets_failed_jobs_and_skips_running_ones(staff_client):
+def test_retry_now_skips_running(staff_client):
     failed = FailJob.perform_later("failed")
     make_failed(failed)
     running = RecordJob.perform_later("running")
@@ -203,7 +203,7 @@ def test_run_at_asks_for_a_time_then_schedules(staff_client):
     assert "1 job will run at" in labels(response)
 
 
-def test_run_at_with_an_invalid_time_shows_the_form_again(staff_client):
+def test_run_at_invalid_time(staff_client):
     job = RecordJob.perform_later("later")
     before = row(job).run_at
 
@@ -240,18 +240,18 @@ def test_perform_now_records_a_failure_like_a_worker(staff_client):
 
 
 def test_discard_deletes_all_but_running_jobs(staff_client):
-    kept = RecordJob.perform_later("running")
-    make_running(kept)
-    gone = RecordJob.perform_later("queued")
+    running_job = RecordJob.perform_later("running")
+    make_running(running_job)
+    queued_job = RecordJob.perform_later("queued")
 
-    response = act(staff_client, "delete_selected", [kept, gone], post="yes")
+    response = act(staff_client, "delete_selected", [running_job, queued_job], post="yes")
 
-    assert not DelayedJob.objects.filter(pk=gone.provider_job_id).exists()
-    assert DelayedJob.objects.filter(pk=kept.provider_job_id).exists()
+    assert not DelayedJob.objects.filter(pk=queued_job.provider_job_id).exists()
+    assert DelayedJob.objects.filter(pk=running_job.provider_job_id).exists()
     assert "1 job was skipped because a worker is running it." in labels(response)
 
 
-def test_a_user_with_view_permission_only_gets_no_actions(viewer_client):
+def test_viewer_gets_no_actions(viewer_client):
     job = FailJob.perform_later("failed")
     make_failed(job)
 
@@ -317,7 +317,7 @@ def test_workers_count_executions_per_queue_and_minute():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_bulk_retry_never_loads_arguments_and_a_deleted_record_is_discarded_later(client):
+def test_bulk_retry_deleted_record(client):
     """Case C09 (d): one of three failed jobs points at a deleted invoice."""
     from tests.testapp.lifecycle_jobs import InvoiceMailJob
     from tests.testapp.models import Invoice

@@ -456,7 +456,7 @@ def test_workoff_performs_ready_jobs_and_exits():
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="LISTEN/NOTIFY is PostgreSQL's")
-def test_idle_worker_wakes_on_notify_and_at_run_at(start_worker):
+def test_notify_wakes_idle_worker(start_worker):
     worker = start_worker("--identifier", "w-listen", "--sleep-delay", "120")
     worker.wait_for_output("listens for NOTIFY on channel django_activejob")
     # Let the first poll pass, so only a notification can wake the worker in time.
@@ -471,7 +471,7 @@ def test_idle_worker_wakes_on_notify_and_at_run_at(start_worker):
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="LISTEN/NOTIFY is PostgreSQL's")
-def test_notify_for_another_queue_does_not_wake_the_worker(start_worker):
+def test_notify_other_queue_ignored(start_worker):
     worker = start_worker("--identifier", "w-mail", "--queue", "mailers", "--sleep-delay", "120", "-v", "2")
     worker.wait_for_output("listens for NOTIFY")
     time.sleep(0.5)
@@ -487,7 +487,7 @@ def test_notify_for_another_queue_does_not_wake_the_worker(start_worker):
 
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's single writer")
-def test_sqlite_enqueues_and_two_workers_never_see_database_is_locked(start_worker):
+def test_sqlite_concurrent_writers(start_worker):
     workers = [start_worker("--identifier", f"s{number}", "--sleep-delay", "0.05") for number in (1, 2)]
     for worker in workers:
         worker.wait_for_output("Starting worker")
@@ -520,7 +520,7 @@ def test_sqlite_enqueues_and_two_workers_never_see_database_is_locked(start_work
 # Daemon control, as a new user tried it.
 
 
-def test_start_under_a_live_identifier_is_refused_before_forking(start_worker, tmp_path):
+def test_start_rejects_live_identifier(start_worker, tmp_path):
     supervisor = start_worker("--processes", "1", "--identifier", "jobs")
     wait_for(lambda: WorkerProcess.objects.filter(identifier="jobs.1").exists(), "jobs.1 to register")
 
@@ -543,7 +543,7 @@ def test_start_refuses_a_missing_config_before_forking(tmp_path):
     assert not (pid_dir / "jobs_worker.broken.pid").exists()
 
 
-def test_start_reports_a_daemon_that_exited_with_the_end_of_its_log(tmp_path):
+def test_start_reports_exited_daemon(tmp_path):
     from django.core.management.base import CommandError
 
     from django_activejob.management.commands.jobs_worker import Command

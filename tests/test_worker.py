@@ -329,7 +329,7 @@ def test_lost_lock_leaves_row_alone():
     assert row.locked_by == "other"
 
 
-def test_expired_lock_is_reserved_again_with_the_attempt_counted():
+def test_expired_lock_reserved_again():
     clock = Clock()
     RecordJob.perform_later("stranded")
     DelayedJob.objects.update(
@@ -346,7 +346,7 @@ def test_expired_lock_is_reserved_again_with_the_attempt_counted():
     assert Performance.objects.filter(label="stranded").count() == 1
 
 
-def test_lock_from_before_lock_expires_at_expires_after_the_global_limit():
+def test_legacy_lock_uses_global_limit():
     clock = Clock()
     RecordJob.perform_later("stranded")
     DelayedJob.objects.update(locked_by="dead", locked_at=clock.current, lock_expires_at=None)

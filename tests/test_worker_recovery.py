@@ -88,7 +88,7 @@ def test_rowless_worker_job_recovered_after_timeout():
     assert DelayedJob.objects.get(pk=old.provider_job_id).locked_by is None
 
 
-def test_last_lost_attempt_marks_the_job_failed_or_deletes_it():
+def test_last_lost_attempt_fails_job():
     now = timezone.now()
     job = RecordJob.perform_later("keeps killing")
     DelayedJob.objects.filter(pk=job.provider_job_id).update(attempts=2, max_attempts=3)
@@ -106,7 +106,7 @@ def test_last_lost_attempt_marks_the_job_failed_or_deletes_it():
     assert not DelayedJob.objects.filter(pk=other.provider_job_id).exists()
 
 
-def test_recovery_writes_nothing_when_the_lock_changed_since_it_was_read():
+def test_recovery_skips_changed_lock():
     from django_activejob.worker.recovery import release_lost
 
     now = timezone.now()
@@ -168,7 +168,7 @@ def test_beat_recreates_a_deleted_row(caplog):
     assert "found its worker process row gone" in caplog.text
 
 
-def test_register_refuses_a_live_process_on_this_host_and_a_fresh_heartbeat_elsewhere():
+def test_register_rejects_live_owner():
     now = timezone.now()
     worker_row("local", now, hostname=socket.gethostname(), pid=os.getppid())
     worker_row("remote", now - datetime.timedelta(seconds=10), hostname="other-host", pid=4242)
@@ -179,7 +179,7 @@ def test_register_refuses_a_live_process_on_this_host_and_a_fresh_heartbeat_else
         registration("remote").register()
 
 
-def test_register_takes_over_a_dead_process_and_releases_its_locks():
+def test_register_takes_over_dead_owner():
     now = timezone.now()
     worker_row("gone", now - datetime.timedelta(hours=1), hostname="other-host", pid=4242)
     job = RecordJob.perform_later("left behind")
@@ -215,7 +215,7 @@ def test_work_off_registers_and_deregisters():
 # max_run_time in the worker's main thread.
 
 
-def test_job_past_max_run_time_is_interrupted_in_process():
+def test_timeout_interrupts_in_process():
     job = ShortLimitJob.perform_later(30)
 
     with override_settings(ACTIVEJOB={"INTERRUPT_GRACE": 30}):
@@ -239,7 +239,7 @@ def test_enqueue_copies_the_class_limits():
 
 
 @pytest.mark.parametrize("value", [0, -1, "10", True, datetime.timedelta(0), 10**9])
-def test_invalid_max_run_time_is_refused_at_class_creation(value):
+def test_invalid_max_run_time_rejected(value):
     from django_activejob import Job
 
     with pytest.raises(TypeError, match=r"max_run_time = .* is invalid; set it to a number of seconds"):
@@ -285,7 +285,7 @@ def test_load_config_merges_shared_options(tmp_path):
 # Admin and checks.
 
 
-def test_admin_lists_worker_processes_alive_and_dead_with_their_job(client, django_assert_max_num_queries):
+def test_worker_admin_lists_states(client, django_assert_max_num_queries):
     user = User.objects.create_superuser("admin", "admin@example.test", "password")
     client.force_login(user)
     now = timezone.now()
@@ -323,7 +323,7 @@ def test_worker_settings_are_checked(settings, message):
 
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite settings")
-def test_sqlite_check_warns_about_deferred_transactions_and_short_timeouts():
+def test_sqlite_check_warnings():
     options = connection.settings_dict["OPTIONS"]
     saved = dict(options)
     try:
@@ -340,7 +340,7 @@ def test_sqlite_check_warns_about_deferred_transactions_and_short_timeouts():
 # Defects found in review, each with its regression test.
 
 
-def test_recovery_waits_until_own_heartbeats_have_held_for_two_intervals():
+def test_recovery_waits_two_intervals():
     import time
 
     from django_activejob.worker.heartbeat import HeartbeatThread
@@ -371,7 +371,7 @@ def test_presumed_death_interrupts_only_the_running_job():
     assert not DelayedJob.objects.exists()
 
 
-def test_forced_stop_ends_a_worker_stuck_outside_a_job(monkeypatch):
+def test_forced_stop_ends_stuck_worker(monkeypatch):
     import threading
 
     from django_activejob.worker import worker as worker_module
@@ -438,7 +438,7 @@ def test_notification_payloads(payload, wakes):
         waker.close()
 
 
-def test_worker_process_rows_cannot_be_deleted_from_the_admin(client):
+def test_worker_admin_has_no_delete(client):
     user = User.objects.create_superuser("admin", "admin@example.test", "password")
     client.force_login(user)
     worker_row("alive-1", timezone.now())

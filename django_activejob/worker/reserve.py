@@ -97,7 +97,7 @@ def reserve(
         )
         .order_by("priority", "run_at", "id")
     )
-    # Paused queues wait, whatever the worker's queue list says.
+    # Paused queues wait, whatever queues the worker takes.
     candidates = candidates.exclude(queue__in=PausedQueue.objects.using(using).values("queue"))
     if only.queues is not None:
         candidates = candidates.in_queues(list(only.queues))
