@@ -108,12 +108,14 @@ def run_workload(module: ModuleType, args: argparse.Namespace, vendor: str) -> d
         print(f"[{label}] {workload}: skipped, it has no variants for {label}.", flush=True)
         return result
 
-    for run in range(1, args.runs + 1):
+    # A workload that takes minutes per run, such as memory, caps its runs with MAX_RUNS.
+    runs = min(args.runs, getattr(module, "MAX_RUNS", args.runs))
+    for run in range(1, runs + 1):
         session = Session(database=args.database, vendor=vendor, directory=args.directory, run=run)
         try:
             error = prepare_run(module, session)
             for variant in variants:
-                prefix = f"[{label}] {workload}, {variant.label}, run {run}/{args.runs}:"
+                prefix = f"[{label}] {workload}, {variant.label}, run {run}/{runs}:"
                 if error is not None:
                     cases[variant.key]["runs"].append({"error": error})
                     continue
@@ -124,7 +126,9 @@ def run_workload(module: ModuleType, args: argparse.Namespace, vendor: str) -> d
                     cases[variant.key]["runs"].append({"error": str(exc)})
                     continue
                 cases[variant.key]["runs"].append(figures)
-                summary = ", ".join(f"{header} {figures[key]:.1f}" for key, header in module.METRICS)
+                summary = ", ".join(
+                    f"{header} {figures[key]:.1f}" for key, header in module.METRICS if key in figures
+                )
                 print(f"{prefix} {summary}", flush=True)
         finally:
             if hasattr(module, "finish"):
@@ -134,7 +138,11 @@ def run_workload(module: ModuleType, args: argparse.Namespace, vendor: str) -> d
         measured = [run for run in case["runs"] if "error" not in run]
         case["summary"] = {}
         if measured:
-            case["summary"] = {key: spread([run[key] for run in measured]) for key, _ in module.METRICS}
+            # A metric that a variant doesn't report, such as a share of itself, stays out.
+            case["summary"] = {
+                key: spread([run[key] for run in measured])
+                for key, _ in module.METRICS if all(key in run for run in measured)
+            }
 
     result["cases"] = list(cases.values())
     return result

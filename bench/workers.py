@@ -114,6 +114,10 @@ class WorkerProcess:
         tail = self.log().splitlines()[-lines:]
         return f"Last lines of {self.log_path}:\n" + "\n".join(tail)
 
+    def check_alive(self) -> None:
+        """Raise WorkerError if the process has exited."""
+        self._check_alive()
+
     def _check_alive(self) -> None:
         if self.process is not None and self.process.poll() is not None:
             raise WorkerError(

@@ -30,14 +30,22 @@ def perform_all_later(jobs: Iterable[Job]) -> int:
     """
     jobs = list(jobs)
     groups: dict[int, tuple[QueueAdapter, list[Job]]] = {}
+    # Read once for the whole call: they are the same for every job in it.
+    locale = translation.get_language()
+    zone = current_zone_name()
+    adapters: dict[type[Job], QueueAdapter] = {}
     for job in jobs:
         if not isinstance(job, Job):
             raise TypeError(f"perform_all_later() takes Job instances, not {job!r}.")
         job._apply_options()
-        job.scheduled_at = run_time(job._wait, job._wait_until)
-        job.locale = translation.get_language()
-        job.timezone = current_zone_name()
-        adapter = job.adapter()
+        no_delay = job._wait is None and job._wait_until is None
+        job.scheduled_at = None if no_delay else run_time(job._wait, job._wait_until)
+        job.locale = locale
+        job.timezone = zone
+        job_class = type(job)
+        adapter = adapters.get(job_class)
+        if adapter is None:
+            adapter = adapters[job_class] = job.adapter()
         check_scheduling(adapter, job)
         groups.setdefault(id(adapter), (adapter, []))[1].append(job)
 

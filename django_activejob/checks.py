@@ -18,7 +18,7 @@ _POSITIVE_NUMBERS = {
     "SLEEP_DELAY": 86400, "MAX_RUN_TIME": 10**9, "INTERRUPT_GRACE": 86400,
     "HEARTBEAT_INTERVAL": 86400, "HEARTBEAT_TIMEOUT": 10**9,
 }
-_POSITIVE_INTS = ("MAX_ATTEMPTS", "READ_AHEAD", "MAX_ERROR_BYTES")
+_POSITIVE_INTS = ("MAX_ATTEMPTS", "MAX_ERROR_BYTES")
 _BOOLS = ("DESTROY_FAILED_JOBS", "DELAY_JOBS", "LOG_ARGUMENTS", "LISTEN_NOTIFY")
 
 
@@ -52,6 +52,12 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
         value = conf.get(name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             errors.append(_invalid(name, value, "an int of 1 or more"))
+    read_ahead = conf.get("READ_AHEAD")
+    if read_ahead is not None and (
+        isinstance(read_ahead, bool) or not isinstance(read_ahead, int) or read_ahead < 1
+    ):
+        expected = "an int of 1 or more, or None for batches sized by the worker"
+        errors.append(_invalid("READ_AHEAD", read_ahead, expected))
     for name in _BOOLS:
         if not isinstance(conf.get(name), bool):
             errors.append(_invalid(name, conf.get(name), "True or False"))

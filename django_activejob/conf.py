@@ -24,8 +24,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_RUN_TIME": 4 * 60 * 60,
     # Seconds an idle worker waits between polls.
     "SLEEP_DELAY": 5.0,
-    # Rows a worker reserves in one query.
-    "READ_AHEAD": 5,
+    # Rows a worker reserves in one query; None sizes each batch to about 0.1 s of work (at most 100).
+    "READ_AHEAD": None,
     # Seconds a stopping worker lets its running job finish before it interrupts it.
     "SHUTDOWN_TIMEOUT": 25.0,
     # Seconds an interrupted job (timed out or stopped) gets to unwind before its process exits.

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 from django.db import DEFAULT_DB_ALIAS, transaction
@@ -98,9 +99,13 @@ class Job:
         registry.register(cls)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._set_fields(args, kwargs, uuid.uuid4())
+
+    def _set_fields(self, args: tuple | list, kwargs: dict[str, Any], job_id: uuid.UUID) -> None:
+        """Give every attribute its initial value; instantiate() calls it with the stored job_id."""
         self.arguments: list[Any] = list(args)
         self.kwargs: dict[str, Any] = dict(kwargs)
-        self.job_id: uuid.UUID = uuid.uuid4()
+        self.job_id: uuid.UUID = job_id
         self.queue_name: str | None = None
         # None until enqueue or perform_now resolves it from the class and settings.
         self.priority: int | None = None
@@ -298,7 +303,7 @@ class Job:
         self.executions += 1
         started = time.perf_counter()
         try:
-            with translation.override(self.locale), _time_zone(self.timezone):
+            with _locale(self.locale), _time_zone(self.timezone):
                 outcome, result = self._perform_with_handlers()
         except BaseException as exc:
             # BaseException too, so an interrupted job (a forced worker stop,
@@ -398,9 +403,8 @@ class Job:
 
         job_class = registry.lookup(str(payload["job_class"]))
         job = job_class.__new__(job_class)
-        Job.__init__(job)
         try:
-            job.job_id = uuid.UUID(payload["job_id"])
+            Job._set_fields(job, (), {}, uuid.UUID(payload["job_id"]))
             job.queue_name = payload.get("queue_name")
             job.priority = payload.get("priority")
             job.executions = int(payload.get("executions", 0))
@@ -460,14 +464,37 @@ def current_zone_name() -> str | None:
     return f"offset:{int(offset.total_seconds())}"
 
 
+@contextlib.contextmanager
+def _locale(language: str | None) -> Iterator[None]:
+    """Activate ``language`` for a block; skip the switch when it is active already.
+
+    Switching costs more than a short job, and a worker runs job after job
+    in the same language. A job that activates another language still
+    leaves the one it found.
+    """
+    if language is None or language != translation.get_language():
+        with translation.override(language):
+            yield
+        return
+    try:
+        yield
+    finally:
+        if translation.get_language() != language:
+            translation.activate(language)
+
+
 class _time_zone:
-    """Activate a time zone by name for a block, or leave it as it is for None."""
+    """Activate a time zone by name for a block, or leave it as it is for None or the active zone."""
 
     def __init__(self, name: str | None) -> None:
         zone: Any = name
         if name and name.startswith("offset:"):
             zone = datetime.timezone(datetime.timedelta(seconds=int(name.removeprefix("offset:"))))
-        self.override = timezone.override(zone) if name else None
+        self.name = name
+        self.zone = zone
+        # Switching costs more than a short job; a worker's jobs mostly share one zone.
+        self.already_active = name is not None and name == current_zone_name()
+        self.override = timezone.override(zone) if name and not self.already_active else None
 
     def __enter__(self) -> None:
         if self.override is not None:
@@ -476,6 +503,9 @@ class _time_zone:
     def __exit__(self, *exc_info: Any) -> None:
         if self.override is not None:
             self.override.__exit__(*exc_info)
+        elif self.already_active and current_zone_name() != self.name:
+            # The job activated another zone; leave the one it found.
+            timezone.activate(self.zone)
 
 
 def _isoformat(value: datetime.datetime | None) -> str | None:

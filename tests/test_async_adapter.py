@@ -580,7 +580,7 @@ def test_interpreter_exit_drops_waiting_jobs():
         "INFO django_activejob: Stopped the async adapter\n"
     )
     assert f"Performed PrintSleepJob (Job ID: {running})" in output
-    assert f"Performing ReportJob (Job ID: {queued})" not in output
+    assert f"ReportJob (Job ID: {queued}) from" not in output
 
 
 def test_interpreter_exit_waits_for_job_past_timeout():

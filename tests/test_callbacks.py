@@ -138,7 +138,14 @@ def test_perform_all_later_one_insert(caplog):
 
     inserts = [query for query in queries.captured_queries if query["sql"].startswith("INSERT")]
     assert count == 21
-    assert len(inserts) == 1
+    if connection.vendor == "postgresql":
+        # COPY bypasses execute(), so only the query that takes the ids shows.
+        assert [query["sql"] for query in queries.captured_queries] == [
+            "SELECT nextval(pg_get_serial_sequence('django_activejob_delayedjob', 'id')) "
+            "FROM generate_series(1, 21)"
+        ]
+    else:
+        assert len(inserts) == 1
     assert DelayedJob.objects.count() == 21
     assert all(job.successfully_enqueued for job in jobs)
     assert {job.provider_job_id for job in jobs} == set(DelayedJob.objects.values_list("pk", flat=True))

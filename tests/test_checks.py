@@ -35,7 +35,8 @@ def test_unknown_key_without_close_match():
     [
         ("MAX_ATTEMPTS", 0, "an int of 1 or more"),
         ("MAX_ATTEMPTS", "25", "an int of 1 or more"),
-        ("READ_AHEAD", True, "an int of 1 or more"),
+        ("READ_AHEAD", True, "an int of 1 or more, or None for batches sized by the worker"),
+        ("READ_AHEAD", 0, "an int of 1 or more, or None for batches sized by the worker"),
         ("SLEEP_DELAY", 0, "a number of seconds greater than 0 and less than 86400"),
         ("SLEEP_DELAY", float("nan"), "a number of seconds greater than 0 and less than 86400"),
         ("SLEEP_DELAY", 1e10, "a number of seconds greater than 0 and less than 86400"),

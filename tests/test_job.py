@@ -330,7 +330,7 @@ def test_naive_wait_until_read_in_current_zone():
 
 @pytest.mark.django_db
 def test_enqueue_and_perform_log_lines(caplog):
-    caplog.set_level(logging.INFO, logger="django_activejob")
+    caplog.set_level(logging.DEBUG, logger="django_activejob")
 
     job = NoopJob.perform_later(5)
     NoopJob.perform_now()

@@ -34,3 +34,10 @@ class PickupJob(Job):
             os.write(descriptor, line.encode())
         finally:
             os.close(descriptor)
+
+
+class NoopJob(Job):
+    """Do nothing with one small integer: the job of the enqueue, drain and memory workloads."""
+
+    def perform(self, number: int) -> None:
+        pass

@@ -20,6 +20,9 @@ Optional:
 
 ``VARIANT_HEADER``
     The header of the table's variant column. Default: "Variant".
+``MAX_RUNS``
+    The most runs the workload makes, whatever ``--runs`` says, for a
+    workload that takes minutes per run.
 ``prepare(session)``
     Called once per run before its variants, e.g. to fill tables that every
     variant reads. The session keeps what it returns as
@@ -41,18 +44,24 @@ from types import ModuleType
 from typing import Any
 
 #: Workload names in run order; bench/run.py runs them all when none is named.
-NAMES = ("pickup", "admin")
+NAMES = ("enqueue", "drain", "pickup", "memory", "admin")
 
 
 @dataclass(frozen=True)
 class Target:
-    """A goal: the median of ``metric`` for one database and variant stays below ``below``."""
+    """A goal for the median of ``metric``: under ``below``, or ``above`` or more."""
 
     database: str
     variant: str
     metric: str
-    below: float
     description: str
+    below: float | None = None
+    above: float | None = None
+
+    def met_by(self, median: float | None) -> bool:
+        if median is None:
+            return False
+        return (self.below is None or median < self.below) and (self.above is None or median >= self.above)
 
 
 class MeasurementError(Exception):
@@ -84,7 +93,8 @@ def check_targets(targets: list[Target], rows: list[dict[str, Any]]) -> list[dic
             "variant": target.variant,
             "metric": target.metric,
             "below": target.below,
+            "above": target.above,
             "median": median,
-            "met": median is not None and median < target.below,
+            "met": target.met_by(median),
         })
     return checked

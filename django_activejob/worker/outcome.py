@@ -18,6 +18,9 @@ from ..models import DelayedJob
 from .errors import escape_non_bmp, format_error
 from .execution import Execution
 
+#: The most ids in one DELETE, below SQLite's oldest limit of 999 parameters.
+DELETE_CHUNK = 500
+
 
 def retry_delay(attempts: int) -> datetime.timedelta:
     """Return delayed_job's wait before the next attempt: ``attempts**4 + 5`` seconds.
@@ -56,12 +59,65 @@ class OutcomeRecorder:
             self._drop_broken_connection()
             return self._fallback(row, execution)
 
+    def delete_performed(self, rows: list[DelayedJob]) -> bool:
+        """Delete the rows of jobs that succeeded, with one statement; False if the database failed.
+
+        Only rows still locked by this worker go. A row that another worker
+        took over, or that someone deleted meanwhile, is logged as a lost lock.
+        """
+        if not rows:
+            return True
+        deleted: set[int] = set()
+        try:
+            for start in range(0, len(rows), DELETE_CHUNK):
+                deleted |= self._delete_mine([row.pk for row in rows[start:start + DELETE_CHUNK]])
+        except Error as exc:
+            log.outcome_write_failed(rows[0].pk, rows[0].job_id, exc)
+            self._drop_broken_connection()
+            return False
+        for row in rows:
+            if row.pk not in deleted:
+                log.lock_lost(row.pk, row.job_id, self.identifier, "delete")
+        return True
+
+    def _delete_mine(self, pks: list[int]) -> set[int]:
+        """Delete the rows of ``pks`` still locked by this worker, with one statement; return their ids.
+
+        Django's QuerySet.delete() would wrap the statement in a transaction
+        and collect related objects first: three round trips instead of one.
+        On PostgreSQL the ids go as one array parameter.
+        """
+        connection = connections[self.using]
+        quote = connection.ops.quote_name
+        meta = DelayedJob._meta
+        pk = quote(meta.pk.column)
+        if connection.vendor == "postgresql":
+            matches, params = "= ANY(%s)", [pks, self.identifier]
+        else:
+            matches, params = f"IN ({', '.join(['%s'] * len(pks))})", [*pks, self.identifier]
+        sql = f"DELETE FROM {quote(meta.db_table)} WHERE {pk} {matches} AND {quote('locked_by')} = %s"
+        with connection.cursor() as cursor:
+            if connection.features.can_return_rows_from_bulk_insert:
+                # PostgreSQL, SQLite 3.35+ and MariaDB 10.5+ name the deleted rows.
+                cursor.execute(f"{sql} RETURNING {pk}", params)
+                return {row[0] for row in cursor.fetchall()}
+            cursor.execute(sql, params)
+            count = cursor.rowcount
+        # MySQL only counts them. After a shortfall, the rows still present are
+        # held by another worker; a row that someone else deleted can't be told
+        # from one of ours, unless the batch had one row.
+        if count == len(pks):
+            return set(pks)
+        if len(pks) == 1:
+            return set()
+        present = DelayedJob.objects.using(self.using).filter(pk__in=pks).values_list("pk", flat=True)
+        return set(pks) - set(present)
+
     def _mine(self, row: DelayedJob):
         return DelayedJob.objects.using(self.using).filter(pk=row.pk, locked_by=self.identifier)
 
     def _succeeded(self, row: DelayedJob) -> None:
-        deleted, _ = self._mine(row).delete()
-        if not deleted:
+        if row.pk not in self._delete_mine([row.pk]):
             log.lock_lost(row.pk, row.job_id, self.identifier, "delete")
 
     def _failed(self, row: DelayedJob, execution: Execution, last_error: str | None = None) -> None:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connections, transaction
-from django.db.models import Case, Q, Value, When
+from django.db.models import Case, Q, QuerySet, Value, When
 
 from ..models import DelayedJob, PausedQueue
 from .recovery import lost_error
@@ -87,35 +89,17 @@ def reserve(
     """
     # Rows locked before lock_expires_at existed expire after the global limit.
     legacy_expired = now - lock_duration(None, max_run_time, interrupt_grace)
-    candidates = (
-        DelayedJob.objects.using(using)
-        .filter(failed_at__isnull=True, run_at__lte=now)
-        .filter(
-            Q(locked_at__isnull=True)
-            | Q(lock_expires_at__lt=now)
-            | Q(lock_expires_at__isnull=True, locked_at__lt=legacy_expired)
-        )
-        .order_by("priority", "run_at", "id")
-    )
-    # Paused queues wait, whatever queues the worker takes.
-    candidates = candidates.exclude(queue__in=PausedQueue.objects.using(using).values("queue"))
-    if only.queues is not None:
-        candidates = candidates.in_queues(list(only.queues))
-    if only.min_priority is not None:
-        candidates = candidates.filter(priority__gte=only.min_priority)
-    if only.max_priority is not None:
-        candidates = candidates.filter(priority__lte=only.max_priority)
-
     connection = connections[using]
     if connection.vendor == "postgresql":
         rows = _reserve_in_one_statement(
-            candidates[:limit], identifier=identifier, using=using, now=now,
-            grace=interrupt_grace, max_run_time=max_run_time,
+            identifier=identifier, using=using, limit=limit, now=now, legacy_expired=legacy_expired,
+            grace=interrupt_grace, max_run_time=max_run_time, only=only,
         )
         for row in rows:
             if row.locked_at is not None:
                 _count_lost_attempt(row, using, now)
     else:
+        candidates = _candidates(using, only, now, legacy_expired)
         with _reserve_transaction(using):
             if connection.features.has_select_for_update_skip_locked:
                 candidates = candidates.select_for_update(skip_locked=True)
@@ -136,12 +120,42 @@ def reserve(
     return rows
 
 
-def _reserve_in_one_statement(candidates, *, identifier: str, using: str, now: datetime.datetime,
-                              grace: float, max_run_time: float) -> list[DelayedJob]:
-    """Lock the candidates with one UPDATE ... RETURNING on PostgreSQL; one round trip, no transaction.
+def _candidates(using: str, only: ReserveFilter, now: datetime.datetime,
+                legacy_expired: datetime.datetime) -> QuerySet[DelayedJob]:
+    """Return the ready rows that ``only`` admits, in run order."""
+    candidates = (
+        DelayedJob.objects.using(using)
+        .filter(failed_at__isnull=True, run_at__lte=now)
+        .filter(
+            Q(locked_at__isnull=True)
+            | Q(lock_expires_at__lt=now)
+            | Q(lock_expires_at__isnull=True, locked_at__lt=legacy_expired)
+        )
+        .order_by("priority", "run_at", "id")
+    )
+    # Paused queues wait, whatever queues the worker takes.
+    candidates = candidates.exclude(queue__in=PausedQueue.objects.using(using).values("queue"))
+    if only.queues is not None:
+        candidates = candidates.in_queues(list(only.queues))
+    if only.min_priority is not None:
+        candidates = candidates.filter(priority__gte=only.min_priority)
+    if only.max_priority is not None:
+        candidates = candidates.filter(priority__lte=only.max_priority)
+    return candidates
 
-    The returned rows carry the lock they had before (locked_at, locked_by,
-    lock_expires_at), so the caller can count a takeover as an attempt.
+
+#: Stand-ins for the reserve time and the legacy expiry while Django compiles the
+#: PostgreSQL statement once; each reserve puts its own times in their places.
+_NOW = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
+_LEGACY_EXPIRED = datetime.datetime(2000, 1, 2, tzinfo=datetime.UTC)
+
+
+@functools.lru_cache(maxsize=64)
+def _reserve_statement(using: str, only: ReserveFilter) -> tuple[str, tuple[Any, ...]]:
+    """Return the PostgreSQL reserve statement and its parameters, with _NOW and _LEGACY_EXPIRED in them.
+
+    The statement is the same for every reserve of a worker, so Django
+    compiles it once instead of at each reserve.
     """
     meta = DelayedJob._meta
     connection = connections[using]
@@ -149,16 +163,21 @@ def _reserve_in_one_statement(candidates, *, identifier: str, using: str, now: d
     table = quote(meta.db_table)
     pk = quote(meta.pk.column)
     old = ("locked_at", "locked_by", "lock_expires_at")
-    # Django compiles the filter, order and limit; the row locks go on the same SELECT.
-    picked = candidates.values(meta.pk.attname, "priority", "run_at", "max_run_time", *old)
+    # Django compiles the filter and order; the limit and the row locks go on the same SELECT.
+    picked = _candidates(using, only, _NOW, _LEGACY_EXPIRED).values(
+        meta.pk.attname, "priority", "run_at", "max_run_time", *old
+    )
     picked_sql, picked_params = picked.query.get_compiler(using).as_sql()
+    found = {id(value) for value in picked_params}
+    if id(_NOW) not in found or id(_LEGACY_EXPIRED) not in found:
+        raise RuntimeError("The reserve statement lost its time parameters; this Django version adapts them.")
     # In the model's field order, which from_db() expects; the lock columns as they were before.
     sources = [("picked" if field.attname in old else table, field.column) for field in meta.concrete_fields]
     returning = ", ".join(f"{source}.{quote(column)}" for source, column in sources)
     # Each lock covers the time limits of the rows before it in the batch, as in lock_expiries().
     run_order = f"{quote('priority')}, {quote('run_at')}, {pk}"
     sql = (
-        f"WITH picked AS ({picked_sql} FOR UPDATE SKIP LOCKED), "
+        f"WITH picked AS ({picked_sql} LIMIT %s FOR UPDATE SKIP LOCKED), "
         f"ranked AS (SELECT {pk}, SUM(COALESCE({quote('max_run_time')}, %s) + %s) "
         f"OVER (ORDER BY {run_order}) AS seconds FROM picked) "
         f"UPDATE {table} SET {quote('locked_at')} = %s, {quote('locked_by')} = %s, "
@@ -167,10 +186,25 @@ def _reserve_in_one_statement(candidates, *, identifier: str, using: str, now: d
         f"FROM picked JOIN ranked ON ranked.{pk} = picked.{pk} "
         f"WHERE {table}.{pk} = picked.{pk} RETURNING {returning}"
     )
-    params = (*picked_params, max_run_time, grace, now, identifier, now, now, LOCK_EXPIRY_MARGIN)
-    with connection.cursor() as cursor:
+    return sql, tuple(picked_params)
+
+
+def _reserve_in_one_statement(*, identifier: str, using: str, limit: int, now: datetime.datetime,
+                              legacy_expired: datetime.datetime, grace: float, max_run_time: float,
+                              only: ReserveFilter) -> list[DelayedJob]:
+    """Lock up to ``limit`` rows with one UPDATE ... RETURNING on PostgreSQL; one round trip, no transaction.
+
+    The returned rows carry the lock they had before (locked_at, locked_by,
+    lock_expires_at), so the caller can count a takeover as an attempt.
+    """
+    sql, picked_params = _reserve_statement(using, only)
+    stand_ins = {id(_NOW): now, id(_LEGACY_EXPIRED): legacy_expired}
+    picked = [stand_ins.get(id(value), value) for value in picked_params]
+    params = (*picked, limit, max_run_time, grace, now, identifier, now, now, LOCK_EXPIRY_MARGIN)
+    with connections[using].cursor() as cursor:
         cursor.execute(sql, params)
         results = cursor.fetchall()
+    meta = DelayedJob._meta
     names = [field.attname for field in meta.concrete_fields]
     rows = [DelayedJob.from_db(using, names, values) for values in results]
     rows.sort(key=lambda row: (row.priority, row.run_at, row.pk))

@@ -14,6 +14,7 @@ never starts the job while this one still runs it.
 from __future__ import annotations
 
 import ctypes
+import math
 import signal
 import threading
 import time
@@ -69,6 +70,8 @@ class Watchdog(threading.Thread):
         self._stop_deadline: Deadline | None = None
         self._interrupted: Deadline | None = None
         self._next_interrupt = 0.0
+        #: When the watchdog thread wakes up next by itself (time.monotonic()).
+        self._wakes_at = math.inf
         self._gave_up = False
         self._closed = False
         #: The interrupt that the next SIGALRM in the main thread raises.
@@ -90,7 +93,10 @@ class Watchdog(threading.Thread):
                 time.monotonic() + max_run_time, JobTimeout,
                 f"the job ran for longer than its max_run_time of {max_run_time:g} s",
             )
-            self._condition.notify()
+            # A thread that wakes up before this deadline anyway needs no wake-up
+            # call; short jobs in a row would otherwise switch threads twice each.
+            if self._job_deadline.at < self._wakes_at:
+                self._condition.notify()
 
     def job_finished(self) -> None:
         """Mark the job done; never returns if the watchdog already gave up on it."""
@@ -132,9 +138,11 @@ class Watchdog(threading.Thread):
     def run(self) -> None:
         with self._condition:
             while not self._closed:
-                timeout = self._step(time.monotonic())
+                now = time.monotonic()
+                timeout = self._step(now)
                 if self._gave_up:
                     break
+                self._wakes_at = math.inf if timeout is None else now + timeout
                 self._condition.wait(timeout)
         if self._gave_up:
             self.give_up(self._interrupted.interrupt, self._interrupted.reason)

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
@@ -17,6 +18,7 @@ from django.utils import timezone
 
 from .. import conf, log
 from ..models import DelayedJob
+from .batching import BatchSize
 from .execution import Execution, execute
 from .heartbeat import HeartbeatThread, Registration
 from .outcome import OutcomeRecorder
@@ -35,6 +37,14 @@ HEARTBEAT_JOIN_TIMEOUT = 10.0
 
 #: Seconds after the interrupt grace that a forced stop waits before it ends a stuck process.
 FORCED_EXIT_MARGIN = 5.0
+
+#: Seconds the delete of a performed row may wait to share one statement with
+#: the rows performed after it. The wait only happens while the worker's jobs
+#: take less than this on average; after slower jobs, and before the worker
+#: knows how long its jobs take, each row goes before the next job starts. A
+#: worker killed in the wait leaves its rows locked, and their jobs run again
+#: once another worker recovers them, as after any crash (at-least-once).
+PERFORMED_FLUSH_DELAY = 0.05
 
 #: Exclusive upper bound on sleep_delay: one day, far below what a timed wait accepts.
 MAX_SLEEP_DELAY = 86400.0
@@ -96,6 +106,7 @@ class Worker:
         self.using = options.database or conf.get("DATABASE")
         self.sleep_delay = options.sleep_delay if options.sleep_delay is not None else conf.get("SLEEP_DELAY")
         self.read_ahead = options.read_ahead if options.read_ahead is not None else conf.get("READ_AHEAD")
+        self.batch_size = BatchSize(self.read_ahead)
         self.max_run_time = float(conf.get("MAX_RUN_TIME"))
         self.interrupt_grace = float(conf.get("INTERRUPT_GRACE"))
         self.shutdown_timeout = float(conf.get("SHUTDOWN_TIMEOUT"))
@@ -133,6 +144,9 @@ class Worker:
         self.tally = QueueTally()
         #: Outcomes that could not be written while the database was unreachable.
         self.unrecorded: list[tuple[DelayedJob, Execution]] = []
+        #: Rows of jobs that succeeded, still locked, waiting to be deleted in one statement.
+        self.performed_rows: list[DelayedJob] = []
+        self._performed_since = 0.0
         self.waker = Waker(using=self.using, queues=options.queues, listen=conf.get("LISTEN_NOTIFY"),
                            identifier=self.identifier)
         self.watchdog = self._new_watchdog()
@@ -218,7 +232,9 @@ class Worker:
             reconnected = False
 
             if rows:
+                started = time.monotonic()
                 self.work(rows)
+                self.batch_size.record(len(rows), time.monotonic() - started)
             elif self.options.exit_on_complete:
                 log.worker_no_jobs(self.identifier)
                 break
@@ -271,7 +287,9 @@ class Worker:
                 rows = self._reserve()
                 if not rows:
                     return
+                started = time.monotonic()
                 self.work(rows)
+                self.batch_size.record(len(rows), time.monotonic() - started)
         finally:
             self.watchdog.close()
             self.watchdog.join()
@@ -282,13 +300,23 @@ class Worker:
 
     def _reserve(self) -> list[DelayedJob]:
         return reserve(
-            identifier=self.identifier, using=self.using, limit=self.read_ahead,
+            identifier=self.identifier, using=self.using, limit=self.batch_size.next(),
             now=self.now(), max_run_time=self.max_run_time, interrupt_grace=self.interrupt_grace,
             only=self.only,
         )
 
     def work(self, rows: list[DelayedJob]) -> None:
-        """Perform reserved rows in order; release the rest when asked to stop."""
+        """Perform reserved rows in order; release the rest when asked to stop.
+
+        The rows of jobs that succeed are deleted together at the end of the
+        batch, or earlier as PERFORMED_FLUSH_DELAY describes.
+        """
+        try:
+            self._work(rows)
+        finally:
+            self._flush_performed()
+
+    def _work(self, rows: list[DelayedJob]) -> None:
         for index, row in enumerate(rows):
             if self.stopping:
                 self._release(rows[index:])
@@ -299,6 +327,8 @@ class Worker:
                 self.failed += 1
                 continue
             self._waiting = rows[index + 1:]
+            if self.performed_rows and self._performed_rows_due():
+                self._flush_performed()
             try:
                 execution = self._execute(row)
             except ForcedStop as exc:
@@ -310,12 +340,13 @@ class Worker:
             except JobTimeout as exc:
                 execution = Execution(job=None, error=JobTimeoutError(str(exc)))
                 log.job_timed_out(row.pk, row.job_id, row.job_class, str(exc))
-            self._record(row, execution)
-            self.tally.add(row.queue, self.now(), failed=execution.error is not None)
             if execution.error is None:
+                self._add_performed(row)
                 self.performed += 1
             else:
+                self._record(row, execution)
                 self.failed += 1
+            self.tally.add(row.queue, self.now(), failed=execution.error is not None)
             self._close_old_connections()
         self._waiting = []
 
@@ -347,6 +378,24 @@ class Worker:
         except Error as exc:
             log.heartbeat_failed(self.identifier, exc)
 
+    def _add_performed(self, row: DelayedJob) -> None:
+        if not self.performed_rows:
+            self._performed_since = time.monotonic()
+        self.performed_rows.append(row)
+
+    def _performed_rows_due(self) -> bool:
+        """Return True if the performed rows should be deleted before the next job starts."""
+        typical = self.batch_size.job_seconds
+        if typical is None or typical >= PERFORMED_FLUSH_DELAY:
+            return True
+        return time.monotonic() - self._performed_since >= PERFORMED_FLUSH_DELAY
+
+    def _flush_performed(self) -> None:
+        """Delete the rows of succeeded jobs; keep them for a later retry if the database fails."""
+        rows, self.performed_rows = self.performed_rows, []
+        if rows and not self.recorder.delete_performed(rows):
+            self.unrecorded.extend((row, Execution(job=None)) for row in rows)
+
     def _record(self, row: DelayedJob, execution: Execution) -> None:
         if not self.recorder.record(row, execution):
             self.unrecorded.append((row, execution))
@@ -375,6 +424,8 @@ class Worker:
     def _give_up(self, interrupt: type[BaseException], reason: str) -> None:
         """Record the job that won't stop and release the rest; runs in the watchdog thread."""
         row = self._current
+        # The main thread is stuck in the job, so this thread writes what it could not.
+        self._flush_performed()
         self._release(self._waiting)
         self.registration.deregister()
         if row is not None:

@@ -118,3 +118,13 @@ class GilHogJob(Job):
         Performance.objects.create(label=label, job_id=self.job_id, pid=os.getpid(), started_at=timezone.now())
         # sum() over a range runs in C without releasing the GIL.
         sum(range(size))
+
+
+class QueueSizeJob(Job):
+    """Record how many DelayedJob rows exist when it starts, after sleeping ``seconds`` first."""
+
+    def perform(self, label, seconds=0.0):
+        from django_activejob.models import DelayedJob
+
+        time.sleep(seconds)
+        Performance.objects.create(label=label, value=str(DelayedJob.objects.count()), pid=os.getpid())

@@ -441,7 +441,8 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--read-ahead", type=int, default=None, metavar="N",
-        help="Jobs to reserve in one query. Default: ACTIVEJOB['READ_AHEAD'] (5).",
+        help="Jobs to reserve in one query. Default: ACTIVEJOB['READ_AHEAD']; when that is None, "
+             "about 0.1 s of work, 1 to 100 jobs, from the time recent jobs took.",
     )
     parser.add_argument(
         "--database", default=None,
