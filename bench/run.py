@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
-"""Run django_activejob's benchmarks, print a table and write the results as JSON.
+"""Run django_activejob's benchmarks and the peers', print the tables and write the results as JSON.
 
-    python3 bench/run.py                                  # every workload, every database, 3 runs
-    python3 bench/run.py pickup --databases postgres --runs 5
+    python3 bench/run.py                                  # everything: every workload, database and peer
+    python3 bench/run.py pickup --databases postgres --runs 5 --peers none
+    python3 bench/run.py drain --peers pgqueuer,huey
 
 Without Django importable, the script re-runs itself in the virtualenv that
 runtests.py keeps (.venv-test/, Django series from DJANGO_SERIES as there).
 Each database gets a child process (bench/session.py) with Django settings
-for that database only (bench/settings.py). The results go to
+for that database only (bench/settings.py). Then the other job queues run
+the enqueue, drain and pickup workloads in their own virtualenv
+(bench/peers/), followed by pgbench's ceiling, and a last table puts every
+library side by side. The results go to
 bench/results/<UTC date>-<workloads>.json unless --output names a file.
 """
 
@@ -30,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # The repository root in place of bench/, so "bench" and "runtests" import as packages of the checkout.
 sys.path[0] = str(ROOT)
 
-from bench import databases, workloads  # noqa: E402
+from bench import databases, peers, workloads  # noqa: E402
 from bench.workers import stop_with_parent  # noqa: E402
 
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -61,9 +65,22 @@ def main(argv: list[str]) -> int:
     except BaseException:
         print(f"Stopped early; the worker logs and samples are in {directory}", file=sys.stderr)
         raise
+    failed = merge(results, sessions, args)
+    if args.peers:
+        peer_workloads = [name for name, ours in PEER_WORKLOADS.items() if ours in args.workloads]
+        if peer_workloads:
+            from bench.peers.environment import SetupError
+
+            try:
+                results["peers"] = peers.run_peers(
+                    args.peers, peer_workloads, args.runs, PEER_JOBS, directory / "peers",
+                    ceiling=args.ceiling, python=args.peer_python,
+                )
+            except SetupError as exc:
+                results["peers"] = {"error": str(exc)}
+            failed |= peer_run_failed(results["peers"])
     results["machine"]["load_average_end"] = machine.load_average()
 
-    failed = merge(results, sessions, args)
     output = args.output or RESULTS_DIR / (
         f"{datetime.datetime.now(datetime.UTC):%Y-%m-%dT%H%M%SZ}-{'+'.join(args.workloads)}.json"
     )
@@ -91,6 +108,14 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
                         help=f"Comma-separated databases: {', '.join(databases.LABELS)}. Default: all.")
     parser.add_argument("--runs", type=int, default=3, metavar="N",
                         help="Runs of each variant; the table shows their median, min and max. Default: 3.")
+    parser.add_argument("--peers", default=",".join(peers.PEERS), metavar="A,B",
+                        help=f"Comma-separated peers to run after django_activejob: "
+                             f"{', '.join(peers.PEERS)}; 'none' for none. Default: all.")
+    parser.add_argument("--no-ceiling", dest="ceiling", action="store_false",
+                        help="Skip the pgbench ceiling that runs after the peers.")
+    parser.add_argument("--peer-python", default=None, metavar="PYTHON",
+                        help="Python 3.12 or newer for the peers' virtualenv. "
+                             "Default: one found on PATH or in pyenv.")
     parser.add_argument("--output", type=Path, default=None, metavar="FILE",
                         help="The JSON results file. Default: bench/results/<UTC date>-<workloads>.json.")
     args = parser.parse_args(argv)
@@ -110,6 +135,14 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
 
     if args.runs < 1:
         parser.error(f"--runs {args.runs} is invalid: pass 1 or more.")
+
+    names = [name.strip() for name in args.peers.split(",") if name.strip()]
+    if names == ["none"]:
+        names = []
+    for name in names:
+        if name not in peers.PEERS:
+            parser.error(f"--peers: unknown peer {name!r}; use {', '.join(peers.PEERS)}, or none.")
+    args.peers = list(dict.fromkeys(names))
     return args
 
 
@@ -204,6 +237,20 @@ def merge(results: dict[str, Any], sessions: list[dict[str, Any]], args: argpars
             "targets": workloads.check_targets(targets, rows),
         }
     return failed
+
+
+#: The peers' workload for each of ours; the peers have no memory or admin workload.
+PEER_WORKLOADS = {"w1": "enqueue", "w1b": "enqueue", "w2": "drain", "w3": "pickup"}
+
+#: Jobs per peer run for enqueue, bulk enqueue and drain, as in bench/workloads/enqueue.py and drain.py.
+PEER_JOBS = 10_000
+
+
+def peer_run_failed(result: dict[str, Any]) -> bool:
+    if "error" in result:
+        return True
+    ceiling = result.get("ceiling") or {}
+    return any("error" in row or row["errors"] for row in result["peers"]) or "error" in ceiling
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:

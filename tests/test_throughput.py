@@ -1,6 +1,7 @@
 """The paths that make the worker and perform_all_later fast: batches, COPY and prepared statements."""
 
 import datetime
+import json
 import time
 import zoneinfo
 
@@ -27,11 +28,11 @@ def test_fixed_read_ahead_is_kept():
     assert size.next() == 7
 
 
-def test_automatic_batch_starts_with_one_row():
+def test_first_batch_one_row():
     assert BatchSize().next() == 1
 
 
-def test_short_jobs_grow_the_batch_to_its_cap():
+def test_short_jobs_grow_batch():
     size = BatchSize()
     for _ in range(20):
         size.record(size.next(), 0.0001 * size.next())
@@ -39,7 +40,7 @@ def test_short_jobs_grow_the_batch_to_its_cap():
     assert size.next() == MAX_BATCH
 
 
-def test_slow_jobs_shrink_the_batch_to_one_row():
+def test_slow_jobs_shrink_batch():
     size = BatchSize()
     size.record(50, 50 * BATCH_SECONDS / 50)
     assert size.next() == 50
@@ -68,7 +69,7 @@ def work_off_with_typical_time(seconds, **options):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_performed_rows_of_short_jobs_deleted_together():
+def test_short_jobs_deleted_together():
     for number in range(3):
         QueueSizeJob.perform_later(f"quick {number}")
 
@@ -82,7 +83,7 @@ def test_performed_rows_of_short_jobs_deleted_together():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_performed_rows_of_slow_jobs_deleted_one_by_one():
+def test_slow_jobs_deleted_singly():
     for number in range(3):
         QueueSizeJob.set(priority=number).perform_later(f"slow {number}")
 
@@ -93,7 +94,7 @@ def test_performed_rows_of_slow_jobs_deleted_one_by_one():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_first_batch_deletes_each_row_before_next_job():
+def test_first_batch_deletes_singly():
     QueueSizeJob.set(priority=1).perform_later("first")
     QueueSizeJob.set(priority=2).perform_later("second")
 
@@ -104,7 +105,7 @@ def test_first_batch_deletes_each_row_before_next_job():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_waiting_rows_deleted_once_delay_passed():
+def test_waiting_rows_deleted_after_delay():
     QueueSizeJob.set(priority=1).perform_later("quick")
     QueueSizeJob.set(priority=2).perform_later("slow", PERFORMED_FLUSH_DELAY * 2)
     QueueSizeJob.set(priority=3).perform_later("last")
@@ -116,7 +117,7 @@ def test_waiting_rows_deleted_once_delay_passed():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_automatic_batches_grow_during_a_run():
+def test_batches_grow_during_run():
     perform_all_later([RecordJob(f"bulk {number}") for number in range(40)])
     sizes = []
 
@@ -135,7 +136,7 @@ def test_automatic_batches_grow_during_a_run():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_row_deleted_by_someone_else_logs_lost_lock(caplog):
+def test_deleted_row_logs_lost_lock(caplog):
     jobs = [QueueSizeJob.perform_later(f"job {number}") for number in range(2)]
 
     class DeletingWorker(Worker):
@@ -172,7 +173,15 @@ def test_bulk_rows_match_single_enqueue():
     assert other.job_id == bulk.job_id
     assert abs(other.run_at - one.run_at) < datetime.timedelta(seconds=5)
     assert other.created_at == other.updated_at == other.run_at
-    assert other.handler.replace(str(bulk.job_id), "") .count('"same"') == 1
+    assert stable_payload(other) == stable_payload(one)
+
+
+def stable_payload(row):
+    """Return the row's payload without the fields that differ between two enqueues."""
+    payload = json.loads(row.handler)
+    for name in ("job_id", "enqueued_at"):
+        payload.pop(name)
+    return payload
 
 
 @pytest.mark.django_db(transaction=True)
@@ -186,7 +195,7 @@ def test_bulk_scheduled_job_keeps_run_at():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_bulk_enqueue_rolls_back_with_transaction():
+def test_bulk_enqueue_rolls_back():
     with pytest.raises(RuntimeError), transaction.atomic():
         perform_all_later([RecordJob(f"rolled back {number}") for number in range(5)])
         raise RuntimeError("abort")
@@ -195,7 +204,7 @@ def test_bulk_enqueue_rolls_back_with_transaction():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_bulk_enqueue_provider_ids_in_order():
+def test_bulk_provider_ids_ordered():
     jobs = [RecordJob(f"ordered {number}") for number in range(300)]
 
     perform_all_later(jobs)

@@ -26,6 +26,7 @@ from django_activejob.models import DelayedJob
 from tests.conftest import ROOT, WorkerProcess, worker_environment
 from tests.testapp.jobs import RecordJob, SleepJob
 from tests.testapp.models import Performance
+from tests.testapp.worker_jobs import IntervalJob
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -94,8 +95,11 @@ def test_two_workers_perform_each_job_once(start_worker):
     # so neither gets a head start from a faster process startup.
     for worker in workers:
         worker.wait_for_output("Starting worker", timeout=WAIT_TIMEOUT)
+    # Each job sleeps 2 ms outside any transaction. Without that pause one
+    # SQLite worker can hold the write lock from batch to batch, and the
+    # other never gets a turn to show that the two don't overlap.
     with transaction.atomic():
-        job_ids = {RecordJob.perform_later(f"job {number}").job_id for number in range(500)}
+        job_ids = {IntervalJob.perform_later(f"job {number}", 0.002).job_id for number in range(500)}
 
     wait_for(lambda: not DelayedJob.objects.exists(), "the workers to empty the queue")
     for worker in workers:
