@@ -52,6 +52,9 @@ def _source(job: Job) -> str:
 
 @receiver(signals.job_enqueued, dispatch_uid="django_activejob.log.enqueued")
 def log_enqueued(sender: type, job: Job, adapter: Any, **kwargs: Any) -> None:
+    if not logger.isEnabledFor(logging.INFO):
+        # The arguments' repr would cost more than a fast enqueue.
+        return
     when = f" at {job.scheduled_at.isoformat()}" if job.scheduled_at else ""
     logger.info(
         "Enqueued %s to %s(%s)%s%s",

@@ -143,15 +143,13 @@ def test_fail_silently_keeps_caller_transaction_usable(monkeypatch):
     from django_activejob.mail import delivery
     from django_activejob.mail.backends import JobEmailBackend
 
-    build_row = DatabaseAdapter._row
+    build_values = DatabaseAdapter._values
 
-    def row_the_database_rejects(self, job, run_at):
+    def values_the_database_rejects(self, *args):
         # 2**63 fits no backend's priority column, so the INSERT itself fails.
-        row = build_row(self, job, run_at)
-        row.priority = 2**63
-        return row
+        return (2**63, *build_values(self, *args)[1:])
 
-    monkeypatch.setattr(DatabaseAdapter, "_row", row_the_database_rejects)
+    monkeypatch.setattr(DatabaseAdapter, "_values", values_the_database_rejects)
     job_backend = "django_activejob.mail.backends.JobEmailBackend"
     locmem = "django.core.mail.backends.locmem.EmailBackend"
     if delivery.uses_mailers():
