@@ -84,7 +84,8 @@ def describe_host(results: dict[str, Any]) -> str:
     return (
         f"{machine['date']}, {machine['cpu_count']} CPUs ({machine['cpu_model'] or 'unknown model'}), "
         f"load average {load[0] if load else '?'} at the start; Python {software['python']}, "
-        f"Django {software['django']}; {servers}. Median of {results['runs']} runs (min-max)."
+        f"Django {software['django']}; {servers}. "
+        + (f"Median of {results['runs']} runs (min-max)." if results["runs"] > 1 else "1 run.")
     )
 
 
