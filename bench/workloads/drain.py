@@ -112,7 +112,7 @@ def wait_until_empty(started: float, worker: Any) -> tuple[float, float]:
 
 
 def check_log(log: str, path: Any) -> None:
-    """Raise MeasurementError unless the workers performed every job exactly once and none failed."""
+    """Raise MeasurementError unless the workers' counts add up to every job performed and none failed."""
     if LOCKED_MESSAGE in log:
         raise MeasurementError(f"A worker logged {LOCKED_MESSAGE!r}; see {path}.")
     counts = STOPPED_LINE.findall(log)

@@ -87,7 +87,7 @@ ROW_FIELDS = (
 
 @dataclass(frozen=True)
 class ClassFacts:
-    """What every row of one job class stores: its path and its limits."""
+    """The values that every row of one job class stores: its path and its limits."""
 
     path: str
     max_attempts: int | None

@@ -13,7 +13,7 @@ from __future__ import annotations
 #: The time a batch of jobs should take, from its reserve to its last outcome.
 BATCH_SECONDS = 0.1
 
-#: The most rows an automatic batch holds, however short the jobs.
+#: The maximum number of rows in an automatic batch, however short the jobs.
 MAX_BATCH = 100
 
 #: The weight of the latest batch in the running average of one job's time.

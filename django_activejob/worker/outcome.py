@@ -18,7 +18,7 @@ from ..models import DelayedJob
 from .errors import escape_non_bmp, format_error
 from .execution import Execution
 
-#: The most ids in one DELETE, below SQLite's oldest limit of 999 parameters.
+#: The maximum number of ids in one DELETE, below SQLite's oldest limit of 999 parameters.
 DELETE_CHUNK = 500
 
 
@@ -104,7 +104,7 @@ class OutcomeRecorder:
             cursor.execute(sql, params)
             count = cursor.rowcount
         # MySQL only counts them. After a shortfall, the rows still present are
-        # held by another worker; a row that someone else deleted can't be told
+        # held by another worker; a row that someone else deleted can't be distinguished
         # from one of ours, unless the batch had one row.
         if count == len(pks):
             return set(pks)
