@@ -14,7 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -80,6 +84,25 @@ def screenshots_enabled() -> bool:
     return os.environ.get("ACTIVEJOB_SCREENSHOTS") == "1"
 
 
+#: Chromium's message when an element was read while a navigation replaced the
+#: document; unlike a stale element it arrives as a plain WebDriverException.
+DETACHED_NODE = "does not belong to the document"
+
+
+def _tolerate_detached_nodes(condition: Callable[[WebDriver], object]) -> Callable[[WebDriver], object]:
+    """Return ``condition``, returning False instead of raising when it read a node of a replaced page."""
+
+    def checked(driver: WebDriver) -> object:
+        try:
+            return condition(driver)
+        except WebDriverException as exc:
+            if DETACHED_NODE not in str(exc):
+                raise
+            return False
+
+    return checked
+
+
 class AdminBrowser:
     """A chromium window on the live server, with the steps an admin user takes."""
 
@@ -142,7 +165,8 @@ class AdminBrowser:
         # The dashboard's script replaces its elements while a condition reads them.
         wait = WebDriverWait(self.driver, timeout, poll_frequency=0.1,
                              ignored_exceptions=[NoSuchElementException, StaleElementReferenceException])
-        return wait.until(condition, f"Timed out after {timeout} s waiting for {description}.")
+        return wait.until(_tolerate_detached_nodes(condition),
+                          f"Timed out after {timeout} s waiting for {description}.")
 
     def wait_for_text(self, selector: str, text: str, timeout: float = WAIT_TIMEOUT) -> WebElement:
         """Wait until the element that ``selector`` matches contains ``text``, and return it."""
