@@ -172,6 +172,12 @@ def daemons(tmp_path: Path) -> Iterator[Daemons]:
 def fake_worker() -> Iterator[subprocess.Popen[bytes]]:
     """A live process with "jobs_worker" in its command line, as a running worker has."""
     process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "jobs_worker"])
+    # Until the child has called exec, /proc/<pid>/cmdline still shows this test process.
+    cmdline = Path(f"/proc/{process.pid}/cmdline")
+    deadline = time.monotonic() + WAIT_TIMEOUT
+    while b"jobs_worker" not in cmdline.read_bytes():
+        assert time.monotonic() < deadline, f"pid {process.pid} never showed jobs_worker in {cmdline}"
+        time.sleep(0.01)
     yield process
     process.kill()
     process.wait(timeout=WAIT_TIMEOUT)
