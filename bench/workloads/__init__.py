@@ -21,7 +21,7 @@ Optional:
 ``VARIANT_HEADER``
     The header of the table's variant column. Default: "Variant".
 ``MAX_RUNS``
-    The most runs the workload makes, whatever ``--runs`` says, for a
+    The most runs the workload makes, whatever the value of ``--runs``, for a
     workload that takes minutes per run.
 ``prepare(session)``
     Called once per run before its variants, e.g. to fill tables that every

@@ -106,7 +106,7 @@ def wait_until_empty(started: float, worker: Any) -> tuple[float, float]:
             message = f"{remaining} of {JOBS} jobs were still queued after {DRAIN_TIMEOUT:g} s."
             raise MeasurementError(f"{message}\n{worker.log_tail()}")
         worker.check_alive()
-        # Between counts the benchmark holds no connection open, as a monitoring script wouldn't.
+        # Between counts the benchmark keeps no connection open, like a monitoring script.
         connection.close()
         time.sleep(POLL_INTERVAL)
 

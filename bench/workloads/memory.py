@@ -7,7 +7,7 @@ never more than MAX_QUEUED at once, and reads the worker's VmRSS from
 the change from the first checkpoint (100,000 jobs) to the last
 (1,000,000), as a share of the first.
 
-A run takes several minutes, so the workload runs once whatever --runs says.
+A run takes several minutes, so the workload runs once whatever the value of --runs.
 """
 
 from __future__ import annotations

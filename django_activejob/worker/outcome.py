@@ -103,9 +103,9 @@ class OutcomeRecorder:
                 return {row[0] for row in cursor.fetchall()}
             cursor.execute(sql, params)
             count = cursor.rowcount
-        # MySQL only counts them. After a shortfall, the rows still present are
-        # held by another worker; a row that someone else deleted can't be distinguished
-        # from one of ours, unless the batch had one row.
+        # MySQL only counts them. After a shortfall, the rows still present belong to
+        # another worker. A row that someone else deleted looks like one of ours,
+        # unless the batch had one row.
         if count == len(pks):
             return set(pks)
         if len(pks) == 1:

@@ -40,8 +40,8 @@ FORCED_EXIT_MARGIN = 5.0
 
 #: Seconds the delete of a performed row may wait to share one statement with
 #: the rows performed after it. The wait only happens while the worker's jobs
-#: take less than this on average; after slower jobs, and before the worker
-#: knows how long its jobs take, each row goes before the next job starts. A
+#: take less than this on average. After slower jobs, and before the worker
+#: has timed any job, each row goes before the next job starts. A
 #: worker killed in the wait leaves its rows locked, and their jobs run again
 #: once another worker recovers them, as after any crash (at-least-once).
 PERFORMED_FLUSH_DELAY = 0.05
